@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  make demo  and  make test.
+# Both create .venv/ and install everything first; pip caches the mmcv wheel it
+# builds, so later installs (and fresh clones on the same machine) are quick.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# On a GPU machine pick torch's CUDA build, e.g.
+#   make TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 demo
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
+PYTEST_ARGS ?=
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo demo-seg test clean-venv
+
+install: $(INSTALLED)
+
+$(INSTALLED): setup.py Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip 'setuptools>=77,<81' wheel
+	$(PIP) install --quiet torch==2.13.0 $(TORCH_INDEX)
+	# mmcv 2.1.0 is only on PyPI as source: build its compiled ops against
+	# the torch above (pkg_resources needs setuptools < 81).
+	MMCV_WITH_OPS=1 $(PIP) install --quiet --no-build-isolation mmcv==2.1.0
+	$(PIP) install --quiet --no-build-isolation -e '.[tests]'
+	$(PY) -c "import convnext_dense, mmcv.ops, mmdet, mmseg; print('installed:', convnext_dense.__version__)"
+	touch $@
+
+demo: $(INSTALLED)
+	$(PY) tools/demo.py detection
+
+demo-seg: $(INSTALLED)
+	$(PY) tools/demo.py segmentation
+
+test: $(INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,45 @@
+"""``tools/infer.py``: run a trained model on images and write painted PNGs."""
+import argparse
+import importlib
+import os
+import os.path as osp
+from typing import List, Optional
+
+from .common import UserError, load_config, run_cli
+
+#: The module that paints and prints each task's predictions.
+TASK_MODULES = {
+    'mmdet': 'convnext_dense.inference.detection',
+    'mmseg': 'convnext_dense.inference.segmentation',
+}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Predict on images with a ConvNeXt detector or segmentor '
+        'and write painted PNGs.')
+    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument('--config', required=True, help='config file path')
+    parser.add_argument('--checkpoint', required=True, help='checkpoint file')
+    parser.add_argument('--out-dir', default='work_dirs/infer',
+                        help='where the painted PNGs go')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: lowest score drawn and printed')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = load_config(args.config)
+    missing = [p for p in [args.checkpoint] + args.images if not osp.isfile(p)]
+    if missing:
+        raise UserError(f'{missing[0]} does not exist')
+    os.makedirs(args.out_dir, exist_ok=True)
+    task = importlib.import_module(TASK_MODULES[cfg.default_scope])
+    task.run_inference(cfg, args.checkpoint, args.images, args.out_dir,
+                       device=args.device, score_thr=args.score_thr)
+
+
+def cli() -> None:
+    run_cli(main)

@@ -1,0 +1,57 @@
+"""``tools/train.py``: train a detector or segmentor config (mmdet/mmseg flags)."""
+import argparse
+from typing import List, Optional
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+from .common import (check_datasets, fall_back_to_fp32_without_cuda,
+                     load_config, run_cli, set_launcher, set_work_dir)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Train a ConvNeXt detector (mmdet config) or segmentor '
+        '(mmseg config).')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision training (fp32 without CUDA)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the actual total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from CHECKPOINT, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. key=value '
+                        'model.backbone.init_cfg.checkpoint=PATH')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    set_launcher(cfg, args.launcher, args.local_rank)
+    set_work_dir(cfg, args.work_dir, args.config)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    fall_back_to_fp32_without_cuda(cfg)
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
+    Runner.from_cfg(cfg).train()
+
+
+def cli() -> None:
+    run_cli(main)

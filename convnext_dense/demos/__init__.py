@@ -1,0 +1,1 @@
+"""End-to-end demos on the embedded toy datasets."""

@@ -1,0 +1,146 @@
+"""Layer-wise and stage-wise learning-rate decay for ConvNeXt backbones.
+
+The rule is the official one (also mmdet's and mmseg's): each parameter gets a
+layer id from its name, and its lr is ``decay_rate ** (L - layer_id - 1)`` times
+the base lr, with ``L = num_layers + 2``. Only parameter names matter, so any
+model whose backbone uses the official ConvNeXt names (``backbone.
+downsample_layers.*``, ``backbone.stages.*``) works, whatever its classes.
+"""
+import re
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmengine.optim import DefaultOptimWrapperConstructor
+
+from convnext_dense.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+_DOWNSAMPLE = re.compile(r'(?:^|\.)backbone\.downsample_layers\.(\d+)\.')
+_STAGE_BLOCK = re.compile(r'(?:^|\.)backbone\.stages\.(\d+)\.(\d+)\.')
+_STAGE = re.compile(r'(?:^|\.)backbone\.stages\.(\d+)\.')
+
+
+def layer_wise_id(name: str, num_layers: int) -> int:
+    """Layer id of a parameter under the official layer-wise rule."""
+    match = _DOWNSAMPLE.search(name)
+    if match:
+        return (0, 2, 3, num_layers)[int(match.group(1))]
+    match = _STAGE.search(name)
+    if match:
+        stage = int(match.group(1))
+        if stage == 2:
+            return 3 + int(_STAGE_BLOCK.search(name).group(2)) // 3
+        return (1, 2, None, num_layers)[stage]
+    return num_layers + 1
+
+
+def stage_wise_id(name: str, num_layers: int) -> int:
+    """Layer id of a parameter under the official stage-wise rule."""
+    if _DOWNSAMPLE.search(name):
+        return 0
+    match = _STAGE.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    return num_layers + 1
+
+
+DECAY_TYPES: Dict[str, Callable[[str, int], int]] = {
+    'layer_wise': layer_wise_id,
+    'stage_wise': stage_wise_id,
+}
+
+
+def takes_no_weight_decay(name: str, param: nn.Parameter) -> bool:
+    """1-D parameters (norms, gamma) and biases are not weight-decayed."""
+    return param.ndim == 1 or name.endswith('.bias')
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
+    """Optimizer-wrapper constructor with per-layer lr decay for ConvNeXt.
+
+    Config::
+
+        optim_wrapper = dict(
+            type='OptimWrapper',
+            constructor='convnext_dense.LayerDecayOptimizerConstructor',
+            optimizer=dict(type='AdamW', lr=2e-4, weight_decay=0.05),
+            paramwise_cfg=dict(
+                decay_rate=0.7, decay_type='layer_wise', num_layers=6))
+
+    Args:
+        optim_wrapper_cfg (dict): The optimizer wrapper config.
+        paramwise_cfg (dict): ``decay_rate`` (float), ``decay_type``
+            (``'layer_wise'`` or ``'stage_wise'``, default ``'layer_wise'``)
+            and ``num_layers`` (int, 6 for depth-9 stage 2, 12 for depth 27).
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict,
+                 paramwise_cfg: Optional[dict] = None) -> None:
+        cfg = dict(paramwise_cfg or {})
+        unknown = set(cfg) - {'decay_rate', 'decay_type', 'num_layers'}
+        if unknown:
+            raise ValueError(
+                f'paramwise_cfg keys {sorted(unknown)} are not understood by '
+                f'LayerDecayOptimizerConstructor: use decay_rate, decay_type, '
+                f'num_layers')
+        if not isinstance(cfg.get('num_layers'), int) or cfg['num_layers'] < 1:
+            raise ValueError(
+                'paramwise_cfg.num_layers must be a positive int (6 for '
+                f'ConvNeXt-T, 12 for S/B/L/XL), got {cfg.get("num_layers")!r}')
+        decay_type = cfg.setdefault('decay_type', 'layer_wise')
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(
+                f'paramwise_cfg.decay_type {decay_type!r} is unknown: use one '
+                f'of {sorted(DECAY_TYPES)}')
+        if not isinstance(cfg.get('decay_rate'), (int, float)) or not (
+                0 < cfg['decay_rate'] <= 1):
+            raise ValueError('paramwise_cfg.decay_rate must be in (0, 1], got '
+                             f'{cfg.get("decay_rate")!r}')
+        super().__init__(optim_wrapper_cfg, None)
+        self.paramwise_cfg = cfg
+
+    def add_params(self, params: List[dict], module: nn.Module,
+                   **kwargs) -> None:
+        """Adds one parameter group per (layer id, weight decay) to ``params``."""
+        num_layers = self.paramwise_cfg['num_layers']
+        layer_id_of = DECAY_TYPES[self.paramwise_cfg['decay_type']]
+        decay_rate = self.paramwise_cfg['decay_rate']
+        total_layers = num_layers + 2
+        groups: Dict[Tuple[int, bool], dict] = {}
+        counts: Dict[Tuple[int, bool], int] = defaultdict(int)
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            no_decay = takes_no_weight_decay(name, param)
+            layer_id = layer_id_of(name, num_layers)
+            key = (layer_id, no_decay)
+            if key not in groups:
+                scale = decay_rate**(total_layers - layer_id - 1)
+                groups[key] = dict(
+                    params=[],
+                    lr=scale * self.base_lr,
+                    weight_decay=0.0 if no_decay else self.base_wd,
+                    lr_scale=scale,
+                    layer_id=layer_id)
+            groups[key]['params'].append(param)
+            counts[key] += param.numel()
+        params.extend(groups[key] for key in sorted(groups))
+        MMLogger.get_current_instance().info(
+            f'{self.paramwise_cfg["decay_type"]} lr decay (rate {decay_rate}, '
+            f'num_layers {num_layers}):\n' +
+            format_groups([groups[k] for k in sorted(groups)],
+                          [counts[k] for k in sorted(groups)]))
+
+
+def format_groups(groups: List[dict], numels: List[int]) -> str:
+    """One compact table of the parameter groups."""
+    header = ('layer id', 'lr scale', 'lr', 'weight decay', 'tensors', 'params')
+    rows = [header] + [(str(g['layer_id']), f'{g["lr_scale"]:.4g}',
+                        f'{g["lr"]:.3g}', f'{g["weight_decay"]:g}',
+                        str(len(g['params'])), f'{n:,}')
+                       for g, n in zip(groups, numels)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(row, widths))
+                     for row in rows)

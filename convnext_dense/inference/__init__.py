@@ -1,0 +1,1 @@
+"""Inference on images: painted predictions for each task."""

@@ -1,0 +1,107 @@
+"""The layer-wise / stage-wise lr decay constructor against the official rule
+(facts sheet, section 3), for every arch and both decay types."""
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+from convnext_dense.engine import LayerDecayOptimizerConstructor
+from convnext_dense.models import ARCH_SETTINGS, ConvNeXt
+
+BASE_LR, BASE_WD = 2e-4, 0.05
+
+
+def expected_layer_id(name: str, decay_type: str, num_layers: int) -> int:
+    """The facts sheet's rule, written out case by case."""
+    parts = name.split('.')
+    if parts[:2] == ['backbone', 'downsample_layers']:
+        if decay_type == 'stage_wise':
+            return 0
+        return {'0': 0, '1': 2, '2': 3, '3': num_layers}[parts[2]]
+    if parts[:2] == ['backbone', 'stages']:
+        stage, block = int(parts[2]), int(parts[3])
+        if decay_type == 'stage_wise':
+            return stage + 1
+        return [1, 2, 3 + block // 3, num_layers][stage]
+    return num_layers + 1
+
+
+class Detector(nn.Module):
+    """Any model whose backbone uses the official ConvNeXt names."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.backbone = ConvNeXt(arch=arch)
+        self.neck = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, 2)
+
+
+@pytest.mark.parametrize('decay_type', ['layer_wise', 'stage_wise'])
+@pytest.mark.parametrize('arch', sorted(ARCH_SETTINGS))
+def test_every_parameter_follows_the_rule(arch, decay_type):
+    num_layers = 6 if arch == 'tiny' else 12
+    decay_rate = 0.7
+    with torch.device('meta'):
+        model = Detector(arch)
+    constructor = LayerDecayOptimizerConstructor(
+        dict(type='OptimWrapper',
+             optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=decay_rate, decay_type=decay_type,
+             num_layers=num_layers))
+    groups = []
+    constructor.add_params(groups, model)
+    group_of = {id(p): g for g in groups for p in g['params']}
+    assert len(group_of) == sum(1 for _ in model.parameters())
+    for name, param in model.named_parameters():
+        group = group_of[id(param)]
+        layer_id = expected_layer_id(name, decay_type, num_layers)
+        assert group['lr'] == pytest.approx(
+            BASE_LR * decay_rate**(num_layers + 2 - layer_id - 1)), name
+        no_decay = param.ndim == 1 or name.endswith('.bias')
+        assert group['weight_decay'] == (0.0 if no_decay else BASE_WD), name
+
+
+def test_frozen_parameters_are_left_out():
+    model = Detector(dict(depths=(1, 1, 3, 1), dims=(8, 8, 8, 8)))
+    model.backbone.stages[0].requires_grad_(False)
+    groups = []
+    LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=0.9, num_layers=6)).add_params(groups, model)
+    kept = {id(p) for g in groups for p in g['params']}
+    assert kept == {id(p) for p in model.parameters() if p.requires_grad}
+
+
+def test_builds_an_optimizer_from_a_config_and_logs_one_table(log_lines):
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type='convnext_dense.LayerDecayOptimizerConstructor',
+        optim_wrapper_cfg=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise',
+                           num_layers=6)))
+    wrapper = constructor(Detector(dict(depths=(1, 1, 3, 1),
+                                        dims=(8, 8, 8, 8))))
+    lrs = sorted({g['lr'] for g in wrapper.optimizer.param_groups})
+    assert lrs == pytest.approx([BASE_LR * 0.9**k for k in range(8) if k in (
+        0, 3, 4, 5, 6, 7)][::-1])
+    tables = [line for line in log_lines if 'lr decay' in line]
+    assert len(tables) == 1
+    assert re.search(r'layer id\s+lr scale\s+lr\s+weight decay', tables[0])
+    # one row per (layer id, decay/no decay) group, not one per parameter
+    assert len(tables[0].splitlines()) == 2 + len(wrapper.optimizer.param_groups)
+
+
+@pytest.mark.parametrize('paramwise_cfg, message', [
+    (dict(decay_rate=0.9, decay_type='block_wise', num_layers=6),
+     "decay_type 'block_wise' is unknown"),
+    (dict(decay_rate=0.9), 'num_layers must be a positive int'),
+    (dict(decay_rate=1.5, num_layers=6), 'decay_rate must be in (0, 1]'),
+    (dict(decay_rate=0.9, num_layers=6, decay_mult=2), "['decay_mult']"),
+])
+def test_bad_paramwise_cfg_fails_clearly(paramwise_cfg, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LayerDecayOptimizerConstructor(
+            dict(optimizer=dict(type='AdamW', lr=BASE_LR)), paramwise_cfg)
