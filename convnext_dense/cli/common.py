@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 
 from convnext_dense.checkpoint import (CheckpointFormatError,
                                        UnsafeCheckpointError)
+from convnext_dense.errors import ConfigError
 
 #: Scopes the tools serve, and what their configs are for.
 SUPPORTED_SCOPES = {'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -21,7 +22,7 @@ class UserError(Exception):
     """Bad input from the user: reported as one line, without a traceback."""
 
 
-USER_ERRORS: Tuple[type, ...] = (UserError, FileNotFoundError,
+USER_ERRORS: Tuple[type, ...] = (UserError, ConfigError, FileNotFoundError,
                                  CheckpointFormatError, UnsafeCheckpointError)
 
 

@@ -14,6 +14,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from convnext_dense.errors import ConfigError
 from convnext_dense.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 _DOWNSAMPLE = re.compile(r'(?:^|\.)backbone\.downsample_layers\.(\d+)\.')
@@ -81,22 +82,22 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         cfg = dict(paramwise_cfg or {})
         unknown = set(cfg) - {'decay_rate', 'decay_type', 'num_layers'}
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f'paramwise_cfg keys {sorted(unknown)} are not understood by '
                 f'LayerDecayOptimizerConstructor: use decay_rate, decay_type, '
                 f'num_layers')
         if not isinstance(cfg.get('num_layers'), int) or cfg['num_layers'] < 1:
-            raise ValueError(
+            raise ConfigError(
                 'paramwise_cfg.num_layers must be a positive int (6 for '
                 f'ConvNeXt-T, 12 for S/B/L/XL), got {cfg.get("num_layers")!r}')
         decay_type = cfg.setdefault('decay_type', 'layer_wise')
         if decay_type not in DECAY_TYPES:
-            raise ValueError(
+            raise ConfigError(
                 f'paramwise_cfg.decay_type {decay_type!r} is unknown: use one '
                 f'of {sorted(DECAY_TYPES)}')
         if not isinstance(cfg.get('decay_rate'), (int, float)) or not (
                 0 < cfg['decay_rate'] <= 1):
-            raise ValueError('paramwise_cfg.decay_rate must be in (0, 1], got '
+            raise ConfigError('paramwise_cfg.decay_rate must be in (0, 1], got '
                              f'{cfg.get("decay_rate")!r}')
         super().__init__(optim_wrapper_cfg, None)
         self.paramwise_cfg = cfg

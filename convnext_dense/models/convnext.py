@@ -14,6 +14,7 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
+from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
 #: Depths and widths of the four stages of each arch the paper reports.
@@ -83,21 +84,21 @@ def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]]
     """Returns ``(depths, dims)`` of a preset name or a ``{depths, dims}`` dict."""
     if isinstance(arch, str):
         if arch not in ARCH_SETTINGS:
-            raise ValueError(
+            raise ConfigError(
                 f'ConvNeXt arch {arch!r} is unknown: use one of '
                 f'{sorted(ARCH_SETTINGS)} or a dict with keys depths and dims')
         arch = ARCH_SETTINGS[arch]
     if not isinstance(arch, Mapping) or set(arch) != {'depths', 'dims'}:
-        raise ValueError(
+        raise ConfigError(
             f'ConvNeXt arch must be a preset name or a dict with exactly the '
             f'keys depths and dims, got {arch!r}')
     depths, dims = tuple(arch['depths']), tuple(arch['dims'])
     if len(depths) != len(STAGE_STRIDES) or len(dims) != len(STAGE_STRIDES):
-        raise ValueError(
+        raise ConfigError(
             f'ConvNeXt arch needs {len(STAGE_STRIDES)} depths and '
             f'{len(STAGE_STRIDES)} dims, got depths={depths}, dims={dims}')
     if any(int(v) != v or v <= 0 for v in depths + dims):
-        raise ValueError(f'ConvNeXt depths and dims must be positive integers, '
+        raise ConfigError(f'ConvNeXt depths and dims must be positive integers, '
                          f'got depths={depths}, dims={dims}')
     return depths, dims
 
@@ -108,17 +109,17 @@ def resolve_out_indices(out_indices: Union[int, Sequence[int]],
     requested = (out_indices, ) if isinstance(out_indices, int) else tuple(
         out_indices)
     if not requested:
-        raise ValueError('ConvNeXt out_indices is empty: name at least one '
+        raise ConfigError('ConvNeXt out_indices is empty: name at least one '
                          f'stage in 0..{num_stages - 1}')
     resolved = []
     for index in requested:
         if not isinstance(index, int) or not -num_stages <= index < num_stages:
-            raise ValueError(
+            raise ConfigError(
                 f'ConvNeXt out_indices entry {index!r} is out of range: use '
                 f'integers in {-num_stages}..{num_stages - 1}')
         resolved.append(index % num_stages)
     if len(set(resolved)) != len(resolved):
-        raise ValueError(
+        raise ConfigError(
             f'ConvNeXt out_indices {requested} names a stage twice')
     return tuple(sorted(resolved))
 
@@ -171,11 +172,11 @@ class ConvNeXt(BaseModule):
         self.out_indices = resolve_out_indices(out_indices, num_stages)
         if not isinstance(frozen_stages, int) or not (
                 -1 <= frozen_stages <= num_stages):
-            raise ValueError(
+            raise ConfigError(
                 f'ConvNeXt frozen_stages must be an int in -1..{num_stages}, '
                 f'got {frozen_stages!r}')
         if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
         self.frozen_stages = max(frozen_stages, 0)
         self.with_cp = with_cp

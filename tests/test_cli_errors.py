@@ -1,0 +1,58 @@
+"""Bad input to the tools ends in one 'error:' line and exit code 2."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / 'tools' / tool), *args],
+                          capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines()
+             if line.startswith('error:')]
+    assert len(lines) == 1 and 'Traceback' not in result.stderr, result.stderr
+    for part in parts:
+        assert part in lines[0]
+
+
+@pytest.fixture
+def bad_arch_config(tmp_path):
+    path = tmp_path / 'bad_arch.py'
+    path.write_text(
+        "default_scope = 'mmdet'\n"
+        "custom_imports = dict(imports=['convnext_dense'])\n"
+        "model = dict(type='convnext_dense.ConvNeXt', arch='huge')\n"
+        f"work_dir = {str(tmp_path / 'work')!r}\n")
+    return path
+
+
+def test_train_with_bad_backbone_arch(bad_arch_config):
+    assert_one_line_error(run_tool('train.py', str(bad_arch_config)),
+                          "ConvNeXt arch 'huge' is unknown")
+
+
+def test_train_with_missing_config(tmp_path):
+    assert_one_line_error(run_tool('train.py', str(tmp_path / 'none.py')),
+                          'none.py does not exist')
+
+
+def test_test_with_missing_checkpoint(bad_arch_config, tmp_path):
+    assert_one_line_error(
+        run_tool('test.py', str(bad_arch_config), str(tmp_path / 'gone.pth')),
+        'checkpoint', 'gone.pth does not exist')
+
+
+def test_infer_with_missing_image(bad_arch_config, tmp_path):
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    assert_one_line_error(
+        run_tool('infer.py', str(tmp_path / 'missing.jpg'), '--config',
+                 str(bad_arch_config), '--checkpoint', str(checkpoint)),
+        'missing.jpg does not exist')
