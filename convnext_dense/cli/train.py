@@ -39,6 +39,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     cfg = load_config(args.config, args.cfg_options)
     set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
+    # A missing dataset is the one line the user sees, before any warning.
+    check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -49,7 +51,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
     Runner.from_cfg(cfg).train()
 
 
