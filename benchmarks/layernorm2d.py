@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from mmengine.logging import MMLogger
 
 from convnext_dense.models import ConvNeXt, LayerNorm2d
 
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--repeat', type=int, default=5)
     args = parser.parse_args()
+    # init_weights logs a line per parameter at INFO: keep the output short.
+    MMLogger.get_instance('mmengine', log_level='WARNING')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     torch.manual_seed(0)
     ours = ConvNeXt(arch=args.arch).eval().to(device)

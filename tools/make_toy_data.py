@@ -2,6 +2,7 @@
 """Generate an embedded toy dataset.
 
     python tools/make_toy_data.py coco [--root data/toy_coco] [--num-train 200]
+    python tools/make_toy_data.py ade [--root data/toy_ade] [--num-train 200]
 """
 import argparse
 from pathlib import Path
@@ -26,8 +27,18 @@ def make_coco(args: argparse.Namespace) -> None:
     print(f'toy COCO written to {root}/\n{toy_coco.summary(root)}')
 
 
+def make_ade(args: argparse.Namespace) -> None:
+    """The toy ADE20K-layout semantic segmentation dataset (UperNet)."""
+    from convnext_dense.datasets import toy_ade
+    root = toy_ade.generate(args.root or toy_ade.DEFAULT_ROOT,
+                            num_train=args.num_train or 200,
+                            num_val=args.num_val or 50, seed=args.seed)
+    print(f'toy ADE20K-layout dataset written to {root}/')
+
+
 #: Dataset name -> function generating it from the parsed arguments.
 GENERATORS: Dict[str, Callable[[argparse.Namespace], None]] = {
+    'ade': make_ade,
     'coco': make_coco,
 }
 

@@ -39,15 +39,8 @@ model = dict(
 # (500 iterations) instead of 16, lr x0.1 after epochs 8 and 9.
 train_cfg = dict(max_epochs=10, val_interval=10)
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=10,
-        by_epoch=True,
-        milestones=[8, 9],
-        gamma=0.1)
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=10, milestones=[8, 9]),
 ]
 
 default_hooks = dict(

@@ -14,12 +14,11 @@ says nothing about its class: solid discs and thin rings differ only by
 shape, striped and checkered regions (ellipses or rectangles at random) only
 by texture.
 
-Generate with ``python -m convnext_dense.datasets.toy_ade [ROOT]``.
+Generate with ``python tools/make_toy_data.py ade`` or :func:`generate`.
 """
-import argparse
 import json
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -37,6 +36,7 @@ IMAGE_COLOURS = np.array(
 
 SPLITS: Dict[str, str] = {'training': 'train', 'validation': 'val'}
 META_FILE = 'toy_ade_meta.json'
+DEFAULT_ROOT = 'data/toy_ade'
 #: Bumped whenever the images change, so that stale copies are rewritten.
 VERSION = 1
 
@@ -150,7 +150,7 @@ def _is_complete(root: Path, meta: dict) -> bool:
         for kind, ext in (('images', '.jpg'), ('annotations', '.png')))
 
 
-def generate(root: Union[str, Path] = 'data/toy_ade',
+def generate(root: Union[str, Path] = DEFAULT_ROOT,
              num_train: int = 200,
              num_val: int = 50,
              size: int = 128,
@@ -192,20 +192,3 @@ def generate(root: Union[str, Path] = 'data/toy_ade',
             cv2.imwrite(str(label_dir / f'{name}.png'), labels)
     (root / META_FILE).write_text(json.dumps(meta, indent=2))
     return root
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('root', nargs='?', default='data/toy_ade')
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=50)
-    parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    root = generate(args.root, args.num_train, args.num_val, args.size,
-                    args.seed)
-    print(f'toy ADE20K-layout dataset in {root}')
-
-
-if __name__ == '__main__':
-    main()
