@@ -1,5 +1,6 @@
-"""tools/dist_train.sh, dist_test.sh and slurm_train.sh: the commands they
-launch, with the extra arguments passed through intact.
+"""tools/dist_train.sh, dist_test.sh (both through dist_run.sh) and
+slurm_train.sh: the commands they launch, with the extra arguments passed
+through intact.
 
 mmengine's pytorch launcher calls torch.cuda.set_device, so a real torchrun
 run needs GPUs; the scripts run here with a recording stand-in for the
@@ -15,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / 'tools'
-SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh']
+SCRIPTS = ['dist_run.sh', 'dist_train.sh', 'dist_test.sh', 'slurm_train.sh']
 TRICKY = ['--cfg-options', 'work_dir=a dir/with spaces', "name='x y'", '*']
 
 RECORDER = """#!/usr/bin/env bash
@@ -101,7 +102,15 @@ def test_slurm_train_runs_srun_with_the_arguments(recorder, tmp_path):
     ] + TRICKY
 
 
-@pytest.mark.parametrize('script, args', [('dist_train.sh', ['cfg.py']),
+def test_dist_run_runs_any_tool(recorder, tmp_path):
+    argv = run_script('dist_run.sh', ['infer.py', '2', 'a.jpg', '--config',
+                                      'c.py'], recorder, tmp_path)
+    assert argv[argv.index('--nproc_per_node=2') + 1:] == [
+        str(TOOLS / 'infer.py'), 'a.jpg', '--config', 'c.py']
+
+
+@pytest.mark.parametrize('script, args', [('dist_run.sh', ['train.py']),
+                                          ('dist_train.sh', ['cfg.py']),
                                           ('dist_test.sh', ['a', 'b']),
                                           ('slurm_train.sh', ['p', 'j', 'c'])])
 def test_too_few_arguments_print_the_usage(script, args, tmp_path):

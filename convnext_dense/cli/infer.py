@@ -12,6 +12,8 @@ TASK_MODULES = {
     'mmdet': 'convnext_dense.inference.detection',
     'mmseg': 'convnext_dense.inference.segmentation',
 }
+#: The command-line options each task's run_inference takes.
+TASK_OPTIONS = {'mmdet': ('score_thr',), 'mmseg': ()}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -36,9 +38,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     if missing:
         raise UserError(f'{missing[0]} does not exist')
     os.makedirs(args.out_dir, exist_ok=True)
-    task = importlib.import_module(TASK_MODULES[cfg.default_scope])
+    scope = cfg.default_scope
+    options = {name: getattr(args, name) for name in TASK_OPTIONS[scope]}
+    task = importlib.import_module(TASK_MODULES[scope])
     task.run_inference(cfg, args.checkpoint, args.images, args.out_dir,
-                       device=args.device, score_thr=args.score_thr)
+                       device=args.device, **options)
 
 
 def cli() -> None:

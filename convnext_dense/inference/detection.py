@@ -5,9 +5,8 @@ scores and instance masks drawn by mmdet's ``DetLocalVisualizer``, and one
 printed line per detection above the score threshold.
 """
 import copy
-import os.path as osp
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import mmcv
 import torch
@@ -16,6 +15,8 @@ from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.config import Config
 from mmengine.dataset import Compose
+
+from convnext_dense.inference.outputs import painted_paths
 
 # Transforms that read annotations, which plain images do not have.
 _ANNOTATION_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
@@ -64,14 +65,6 @@ def detection_lines(image_path: str, result: DetDataSample,
     return lines
 
 
-def _out_file(out_dir: str, image_path: str, used: Dict[str, int]) -> str:
-    """``out_dir/<stem>.png``, numbered when two inputs share a stem."""
-    stem = Path(image_path).stem
-    used[stem] = used.get(stem, 0) + 1
-    name = stem if used[stem] == 1 else f'{stem}_{used[stem]}'
-    return osp.join(out_dir, f'{name}.png')
-
-
 def run_inference(cfg: Config,
                   checkpoint: str,
                   images: Sequence[str],
@@ -99,10 +92,9 @@ def run_inference(cfg: Config,
         'convnext_dense.inference.detection')
     visualizer.dataset_meta = model.dataset_meta
     classes = model.dataset_meta.get('classes', ())
-    results, used = [], {}
-    for image_path in images:
+    results = []
+    for image_path, out_file in zip(images, painted_paths(out_dir, images)):
         result = predict(model, pipeline, image_path)
-        out_file = _out_file(out_dir, image_path, used)
         visualizer.add_datasample(
             Path(image_path).name,
             mmcv.imread(image_path, channel_order='rgb'),

@@ -6,7 +6,6 @@ and a legend of the classes present (colour, name, pixel share) is added on
 the right. A one-line summary of the class pixel shares is printed per image.
 """
 import copy
-import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -17,6 +16,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from convnext_dense.cli.common import UserError
+from convnext_dense.inference.outputs import painted_paths
 
 #: Legend entries: (class name, RGB colour, share of the image's pixels).
 LegendEntry = Tuple[str, Sequence[int], float]
@@ -90,8 +90,7 @@ def run_inference(cfg: Config,
                   checkpoint: str,
                   images: Sequence[str],
                   out_dir: str,
-                  device: str = 'cpu',
-                  score_thr: float = 0.3) -> List[Dict]:
+                  device: str = 'cpu') -> List[Dict]:
     """Segments ``images`` and writes ``<out_dir>/<stem>.png`` for each.
 
     Args:
@@ -100,7 +99,6 @@ def run_inference(cfg: Config,
         images: Image files.
         out_dir: Existing folder for the painted PNGs.
         device: Torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
-        score_thr: Unused; detection's flag, accepted for a common interface.
 
     Returns:
         Per image: ``image``, ``out_file`` and ``shares`` (class name ->
@@ -109,7 +107,6 @@ def run_inference(cfg: Config,
     from mmseg.apis import inference_model
     from mmseg.visualization import SegLocalVisualizer
 
-    del score_thr
     model = load_segmentor(cfg, checkpoint, device)
     classes = list(model.dataset_meta['classes'])
     palette = list(model.dataset_meta['palette'])
@@ -117,7 +114,7 @@ def run_inference(cfg: Config,
         name=f'convnext_dense_infer_{id(model)}', alpha=0.5)
     visualizer.set_dataset_meta(classes=classes, palette=palette)
     summaries = []
-    for path in images:
+    for path, out_file in zip(images, painted_paths(out_dir, images)):
         image = _read_rgb(path)
         result = inference_model(model, path)
         shares = class_shares(result.pred_sem_seg.data[0].cpu().numpy(),
@@ -127,7 +124,6 @@ def run_inference(cfg: Config,
         painted = add_legend(visualizer.get_image(),
                              [(classes[label], palette[label], share)
                               for label, share in shares.items()])
-        out_file = osp.join(out_dir, f'{Path(path).stem}.png')
         cv2.imwrite(out_file, cv2.cvtColor(painted, cv2.COLOR_RGB2BGR))
         named = {classes[label]: share for label, share in shares.items()}
         print(f'{path} -> {out_file}: ' + ', '.join(
