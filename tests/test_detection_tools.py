@@ -19,6 +19,7 @@ import cv2
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.fileio import load
 
 from convnext_dense.datasets import toy_coco
 
@@ -200,9 +201,10 @@ def test_fp16_config_trains_in_fp32_with_one_warning(trained):
 
 @pytest.mark.slow
 def test_test_py_reproduces_the_ap(trained, workspace, tmp_path):
-    done = check(run_tool('test.py', [trained['config'],
-                                      trained['checkpoint'], '--work-dir',
-                                      tmp_path], workspace))
+    dump, painted = tmp_path / 'predictions.pkl', tmp_path / 'painted'
+    done = check(run_tool('test.py', [
+        trained['config'], trained['checkpoint'], '--work-dir', tmp_path,
+        '--out', dump, '--show-dir', painted], workspace))
     written = glob.glob(str(tmp_path / 'metrics_*.json'))
     assert len(written) == 1
     metrics = json.loads(Path(written[0]).read_text())
@@ -212,6 +214,46 @@ def test_test_py_reproduces_the_ap(trained, workspace, tmp_path):
         assert metrics[key] == pytest.approx(expected[key], abs=1e-3), key
     # The progress bar counted every held-out image.
     assert '50/50' in done.stderr
+    # --out dumped every prediction, --show-dir painted every image.
+    predictions = load(dump)
+    assert len(predictions) == 50
+    assert all('pred_instances' in p for p in predictions)
+    assert len(list(painted.glob('*.png'))) == 50
+
+
+BOX_ONLY = """_base_ = {base!r}
+model = dict(roi_head=dict(mask_roi_extractor=None, mask_head=None))
+val_evaluator = dict(metric='bbox')
+test_evaluator = val_evaluator
+"""
+
+
+@pytest.mark.slow
+def test_flip_tta_of_a_box_only_detector(train_runs, workspace, tmp_path):
+    run = train_runs['mask_rcnn']
+    config = tmp_path / 'box_only.py'
+    config.write_text(BOX_ONLY.format(base=str(run['config'])))
+    done = check(run_tool('test.py', [config, run['checkpoint'],
+                                      '--work-dir', tmp_path, '--tta'],
+                          workspace))
+    metrics = json.loads(next(tmp_path.glob('metrics_*.json')).read_text())
+    print(f'box-only flip TTA: box AP {metrics["coco/bbox_mAP"]:.3f}')
+    assert metrics['coco/bbox_mAP'] >= MIN_AP
+    ran = Config.fromfile(str(tmp_path / config.name))
+    assert ran.model.type == 'DetTTAModel'
+    assert '50/50' in done.stderr
+
+
+def test_tta_of_a_mask_detector_is_one_line(tmp_path):
+    (tmp_path / 'model.pth').write_bytes(b'')
+    done = run_tool('test.py', [TOY['mask_rcnn'], tmp_path / 'model.pth',
+                                '--work-dir', tmp_path / 'work', '--tta'],
+                    tmp_path)
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert lines == [f'error: --tta: {TOY["mask_rcnn"]} predicts instance '
+                     "masks, and mmdet's DetTTAModel merges boxes only: test "
+                     'it without --tta']
 
 
 @pytest.mark.slow

@@ -147,9 +147,16 @@ def trained_toy(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_toy_upernet_learns(trained_toy: dict) -> None:
     work_dir = trained_toy['cwd'] / 'test'
+    label_maps, painted = work_dir / 'label_maps', work_dir / 'painted'
     _tool('test', str(TOY_CONFIG), trained_toy['checkpoint'], '--work-dir',
-          str(work_dir), cwd=trained_toy['cwd'])
+          str(work_dir), '--out', str(label_maps), '--show-dir',
+          str(painted), cwd=trained_toy['cwd'])
     metrics = _metrics_json(work_dir)
+    # --out saved every predicted label map, --show-dir painted every image.
+    saved = sorted(label_maps.glob('*.png'))
+    assert len(saved) == 50
+    assert cv2.imread(str(saved[0]), cv2.IMREAD_UNCHANGED).shape == (128, 128)
+    assert len(list(painted.rglob('*.png'))) == 50
     print(f'toy single-scale: mIoU {metrics["mIoU"]} mAcc {metrics["mAcc"]}')
     assert metrics['mIoU'] >= MIN_MIOU
     assert set(metrics) >= {'aAcc', 'mIoU', 'mAcc', 'per_class'}

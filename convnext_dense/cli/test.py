@@ -31,7 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='seconds each image is shown with --show')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (segmentation: '
-                        'multi-scale + flip; detection: flip)')
+                        'multi-scale + flip; box-only detection: flip)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. key=value')
     parser.add_argument('--launcher', default='none',
@@ -56,6 +56,8 @@ def enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
         if cfg.default_scope == 'mmdet':
             hook.test_out_dir = show_dir
         else:
+            # mmseg's hook paints one test image in every `interval` (50).
+            hook.interval = 1
             cfg.visualizer.save_dir = show_dir
 
 
@@ -87,6 +89,11 @@ def _default_detection_tta(cfg: Config) -> None:
 
 def enable_tta(cfg: Config) -> None:
     if cfg.default_scope == 'mmdet':
+        if cfg.model.get('roi_head', {}).get('mask_head'):
+            raise UserError(
+                f'--tta: {cfg.filename} predicts instance masks, and '
+                "mmdet's DetTTAModel merges boxes only: test it without "
+                '--tta')
         _default_detection_tta(cfg)
     elif 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
         raise UserError(f'{cfg.filename} defines no tta_model/tta_pipeline '
