@@ -23,7 +23,7 @@ from convnext_dense.datasets import toy_coco
 #: The repository root: configs/ and tools/ live beside the package.
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/toy/cascade_mask_rcnn_convnext_toy_coco.py'
-DATA_ROOT = 'data/toy_coco'
+DATA_ROOT = toy_coco.DEFAULT_ROOT
 
 
 def _run(command: List[str]) -> None:
