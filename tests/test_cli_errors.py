@@ -56,3 +56,18 @@ def test_infer_with_missing_image(bad_arch_config, tmp_path):
         run_tool('infer.py', str(tmp_path / 'missing.jpg'), '--config',
                  str(bad_arch_config), '--checkpoint', str(checkpoint)),
         'missing.jpg does not exist')
+
+
+@pytest.mark.parametrize('config', [
+    'configs/toy/cascade_mask_rcnn_convnext_toy_coco.py',
+    'configs/toy/upernet_convnext_toy_ade.py',
+])
+def test_infer_with_a_file_that_is_not_an_image(config, tmp_path):
+    checkpoint, image = tmp_path / 'model.pth', tmp_path / 'notes.png'
+    checkpoint.write_bytes(b'')
+    image.write_text('not an image')
+    assert_one_line_error(
+        run_tool('infer.py', str(image), '--config', str(REPO / config),
+                 '--checkpoint', str(checkpoint), '--out-dir',
+                 str(tmp_path / 'out')),
+        f'{image} is not an image OpenCV can read')

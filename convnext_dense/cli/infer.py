@@ -5,6 +5,8 @@ import os
 import os.path as osp
 from typing import List, Optional
 
+import cv2
+
 from .common import UserError, load_config, run_cli
 
 #: The module that paints and prints each task's predictions.
@@ -37,6 +39,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     missing = [p for p in [args.checkpoint] + args.images if not osp.isfile(p)]
     if missing:
         raise UserError(f'{missing[0]} does not exist')
+    # Only the header is read: the model reads the image itself.
+    unreadable = [p for p in args.images if not cv2.haveImageReader(p)]
+    if unreadable:
+        raise UserError(f'{unreadable[0]} is not an image OpenCV can read: '
+                        'pass PNG, JPEG or another image file')
     os.makedirs(args.out_dir, exist_ok=True)
     scope = cfg.default_scope
     options = {name: getattr(args, name) for name in TASK_OPTIONS[scope]}

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 import mmcv
-import torch
-from mmdet.apis import init_detector
+from mmdet.apis import inference_detector, init_detector
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.config import Config
@@ -32,15 +31,6 @@ def inference_pipeline(cfg: Config) -> Compose:
         if step['type'] not in _ANNOTATION_TRANSFORMS
     ]
     return Compose(steps)
-
-
-def predict(model: torch.nn.Module, pipeline: Compose,
-            image_path: str) -> DetDataSample:
-    """Runs the detector on one image file."""
-    data = pipeline(dict(img_path=image_path, img_id=0))
-    batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
-    with torch.no_grad():
-        return model.test_step(batch)[0]
 
 
 def detection_lines(image_path: str, result: DetDataSample,
@@ -94,7 +84,7 @@ def run_inference(cfg: Config,
     classes = model.dataset_meta.get('classes', ())
     results = []
     for image_path, out_file in zip(images, painted_paths(out_dir, images)):
-        result = predict(model, pipeline, image_path)
+        result = inference_detector(model, image_path, pipeline)
         visualizer.add_datasample(
             Path(image_path).name,
             mmcv.imread(image_path, channel_order='rgb'),

@@ -15,7 +15,6 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
-from convnext_dense.cli.common import UserError
 from convnext_dense.inference.outputs import painted_paths
 
 #: Legend entries: (class name, RGB colour, share of the image's pixels).
@@ -76,16 +75,6 @@ def add_legend(image: np.ndarray, entries: List[LegendEntry]) -> np.ndarray:
     return np.concatenate([canvas, panel], axis=1)
 
 
-def _read_rgb(path: str) -> np.ndarray:
-    try:
-        image = mmcv.imread(path, channel_order='rgb')
-    except Exception as error:  # mmcv raises several types for bad files.
-        raise UserError(f'{path} is not a readable image: {error}') from None
-    if image is None:
-        raise UserError(f'{path} is not a readable image')
-    return image
-
-
 def run_inference(cfg: Config,
                   checkpoint: str,
                   images: Sequence[str],
@@ -115,7 +104,7 @@ def run_inference(cfg: Config,
     visualizer.set_dataset_meta(classes=classes, palette=palette)
     summaries = []
     for path, out_file in zip(images, painted_paths(out_dir, images)):
-        image = _read_rgb(path)
+        image = mmcv.imread(path, channel_order='rgb')
         result = inference_model(model, path)
         shares = class_shares(result.pred_sem_seg.data[0].cpu().numpy(),
                               len(classes))
