@@ -19,6 +19,7 @@ from typing import Dict, List
 
 from convnext_dense.cli.common import UserError
 from convnext_dense.datasets import toy_coco
+from convnext_dense.demos.common import final_checkpoint
 
 #: The repository root: configs/ and tools/ live beside the package.
 REPO = Path(__file__).resolve().parents[2]
@@ -34,15 +35,6 @@ def _run(command: List[str]) -> None:
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     if subprocess.run(command, cwd=REPO, env=env).returncode != 0:
         raise UserError(f'the demo step failed: {" ".join(command)}')
-
-
-def _final_checkpoint(work_dir: str) -> str:
-    """The checkpoint ``last_checkpoint`` in the work dir points to."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        raise UserError(f'training wrote no checkpoint into {work_dir}')
-    with open(pointer) as f:
-        return f.read().strip()
 
 
 def _latest_metrics(work_dir: str) -> Dict[str, float]:
@@ -73,7 +65,7 @@ def run(work_dir: str = 'work_dirs/demo_detection') -> Dict[str, float]:
 
     python = sys.executable
     _run([python, 'tools/train.py', CONFIG, '--work-dir', work_dir])
-    checkpoint = _final_checkpoint(work_dir)
+    checkpoint = final_checkpoint(work_dir)
     _run([python, 'tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir])
     metrics = _latest_metrics(work_dir)
 

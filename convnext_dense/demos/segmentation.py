@@ -15,8 +15,8 @@ from typing import Callable, Dict, List, Tuple, TypeVar
 import torch
 
 from convnext_dense.cli import infer, test, train
-from convnext_dense.cli.common import UserError
 from convnext_dense.datasets import toy_ade
+from convnext_dense.demos.common import final_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs' / 'toy' / 'upernet_convnext_toy_ade.py'
@@ -33,16 +33,6 @@ def _timed(step: Callable[[], T]) -> Tuple[T, float]:
     return result, time.perf_counter() - start
 
 
-def last_checkpoint(work_dir: str) -> str:
-    """The checkpoint the last training run in ``work_dir`` saved."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        raise UserError(f'{work_dir} holds no last_checkpoint: did training '
-                        f'finish?')
-    with open(pointer) as f:
-        return f.read().strip()
-
-
 def run(work_dir: str = 'work_dirs/demo_segmentation') -> Dict[str, float]:
     """Runs the demo; returns the metrics and the wall time of each step."""
     config = str(CONFIG)
@@ -54,7 +44,7 @@ def run(work_dir: str = 'work_dirs/demo_segmentation') -> Dict[str, float]:
     root, generate_s = _timed(lambda: toy_ade.generate(DATA_ROOT))
     _, train_s = _timed(
         lambda: train.main([config, '--work-dir', work_dir]))
-    checkpoint = last_checkpoint(work_dir)
+    checkpoint = final_checkpoint(work_dir)
     single, test_s = _timed(lambda: test.main(
         [config, checkpoint, '--work-dir', work_dir]))
     tta, tta_s = _timed(lambda: test.main(
