@@ -1,15 +1,17 @@
 """Bad input to the tools ends in one 'error:' line and exit code 2."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 
 
-def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+def run_tool(tool: str, *args: str, cwd: Path = REPO
+             ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / 'tools' / tool), *args],
-                          capture_output=True, text=True, cwd=REPO,
+                          capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 
@@ -71,3 +73,29 @@ def test_infer_with_a_file_that_is_not_an_image(config, tmp_path):
                  '--checkpoint', str(checkpoint), '--out-dir',
                  str(tmp_path / 'out')),
         f'{image} is not an image OpenCV can read')
+
+
+@pytest.mark.parametrize('tool, config, missing, hint', [
+    ('train.py', 'configs/mask_rcnn_convnext_t_3x_coco.py', 'data/coco/',
+     'download COCO 2017 into data/coco/'),
+    ('test.py', 'configs/toy/cascade_mask_rcnn_convnext_toy_coco.py',
+     'data/toy_coco/', 'python tools/make_toy_data.py coco'),
+    ('train.py', 'configs/upernet_convnext_t_160k_ade20k_512.py',
+     'data/ade/ADEChallengeData2016', 'ADEChallengeData2016.zip'),
+    ('test.py', 'configs/upernet_convnext_t_160k_ade20k_512.py',
+     'data/ade/ADEChallengeData2016', 'ADEChallengeData2016.zip'),
+    ('test.py', 'configs/toy/upernet_convnext_toy_ade.py', 'data/toy_ade',
+     'python tools/make_toy_data.py ade'),
+])
+def test_missing_dataset_is_one_line(tool, config, missing, hint, tmp_path):
+    args = [str(REPO / config)]
+    if tool == 'test.py':
+        (tmp_path / 'model.pth').write_bytes(b'')
+        args.append(str(tmp_path / 'model.pth'))
+    # Relative data roots resolve in tmp_path, where there is no data.
+    done = run_tool(tool, *args, '--work-dir', str(tmp_path / 'work'),
+                    cwd=tmp_path)
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
+    assert f'{missing} (' in lines[0] and hint in lines[0]

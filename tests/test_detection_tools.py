@@ -2,7 +2,8 @@
 it (a subprocess): tools/train.py learns (box and mask AP >= 0.5 on the
 held-out split) for the toy Mask R-CNN and Cascade Mask R-CNN, tools/test.py
 reproduces the AP from the saved checkpoint, --resume continues an
-interrupted run, tools/infer.py paints PNGs; a missing dataset is one line.
+interrupted run, tools/infer.py paints PNGs, --tta on a mask detector is
+one line. (A missing dataset: test_cli_errors.py.)
 """
 import glob
 import json
@@ -277,21 +278,3 @@ def test_infer_paints_pngs_and_prints_detections(train_runs, workspace,
     assert detections, done.stdout
     assert {d[0] for d in detections} <= set(toy_coco.CLASSES)
     assert all(float(d[1]) >= 0.5 for d in detections)
-
-
-@pytest.mark.parametrize('tool, config, missing, hint', [
-    ('train.py', REPO / 'configs/mask_rcnn_convnext_t_3x_coco.py',
-     'data/coco/', 'download COCO 2017 into data/coco/'),
-    ('test.py', TOY['cascade'], 'data/toy_coco/',
-     'python tools/make_toy_data.py coco'),
-])
-def test_missing_dataset_is_one_line(tool, config, missing, hint, tmp_path):
-    args = [config]
-    if tool == 'test.py':
-        (tmp_path / 'model.pth').write_bytes(b'')
-        args.append(tmp_path / 'model.pth')
-    done = run_tool(tool, args + ['--work-dir', tmp_path / 'work'], tmp_path)
-    assert done.returncode == 2
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), lines
-    assert f'{missing} (' in lines[0] and hint in lines[0]
