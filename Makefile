@@ -1,4 +1,5 @@
-# Two commands on a fresh machine:  make demo  and  make test.
+# Two commands on a fresh machine:  make demo  and  make test
+# (make test-fast: the tests that train nothing).
 # Both create .venv/ and install everything first; pip caches the mmcv wheel it
 # builds, so later installs (and fresh clones on the same machine) are quick.
 
@@ -13,7 +14,7 @@ TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo demo-seg test clean-venv
+.PHONY: install demo demo-seg test test-fast clean-venv
 
 install: $(INSTALLED)
 
@@ -36,6 +37,10 @@ demo-seg: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests that train nothing: a few minutes, for the edit loop.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,6 +22,12 @@ INSTALL_REQUIRES = [
     'regex',
 ]
 
+# tools/export_onnx.py: torch 2.13's exporter needs onnxscript; onnxruntime
+# checks the exported file.
+ONNX = ['onnx>=1.23', 'onnxruntime>=1.32', 'onnxscript>=0.7']
+# tools/train.py --tensorboard.
+TENSORBOARD = ['tensorboard>=2.21']
+
 setup(
     name='convnext-dense',
     version=VERSION,
@@ -32,6 +38,11 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['convnext_dense', 'convnext_dense.*']),
     install_requires=INSTALL_REQUIRES,
-    extras_require={'tests': ['pytest>=7']},
+    extras_require={
+        'onnx': ONNX,
+        'tensorboard': TENSORBOARD,
+        # The suite exercises every optional feature.
+        'tests': ['pytest>=7', *ONNX, *TENSORBOARD],
+    },
     license='Apache-2.0',
 )

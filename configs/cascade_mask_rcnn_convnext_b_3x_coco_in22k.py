@@ -1,11 +1,12 @@
 # Cascade Mask R-CNN, ConvNeXt-B (ImageNet-22K), 3x schedule, fp16.
 # Paper: 54.0 box AP, 46.9 mask AP, 146M parameters, 964G FLOPs.
-# As ConvNeXt-B on ImageNet-1K, with: 22K weights, drop path 0.6, lr 1e-4.
-_base_ = './cascade_mask_rcnn_convnext_b_3x_coco.py'
-
-checkpoint_file = 'https://dl.fbaipublicfiles.com/convnext/convnext_base_22k_224.pth'  # noqa: E501
+_base_ = './cascade_mask_rcnn_convnext_t_3x_coco.py'
 model = dict(
     backbone=dict(
-        drop_path_rate=0.6, init_cfg=dict(checkpoint=checkpoint_file)))
-
-optim_wrapper = dict(optimizer=dict(lr=1e-4))
+        arch='base',
+        drop_path_rate=0.6,
+        init_cfg=dict(checkpoint='convnext_base_22k_224')),
+    neck=dict(in_channels=[128, 256, 512, 1024]))
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-4),
+    paramwise_cfg=dict(decay_rate=0.8, num_layers=12))

@@ -1,12 +1,9 @@
-# UperNet + ConvNeXt-L, ImageNet-22K pretrained (convnext_large_22k_224.pth),
-# ADE20K 640x640, trained in fp32. Paper: 53.2 mIoU, 53.7 ms+flip, 235M.
+# UperNet + ConvNeXt-L (ImageNet-22K), ADE20K 640x640, fp32.
+# Paper: 53.2 mIoU, 53.7 ms+flip, 235M parameters, 2458G FLOPs.
 _base_ = './upernet_convnext_b_160k_ade20k_640_in22k.py'
 model = dict(
     backbone=dict(
-        arch='large',
-        init_cfg=dict(
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/'
-            'convnext_large_22k_224.pth')),
+        arch='large', init_cfg=dict(checkpoint='convnext_large_22k_224')),
     decode_head=dict(in_channels=[192, 384, 768, 1536]),
     auxiliary_head=dict(in_channels=768))
 optim_wrapper = dict(type='OptimWrapper')

@@ -1,11 +1,9 @@
-# UperNet + ConvNeXt-S, ImageNet-1K pretrained (convnext_small_1k_224.pth),
-# ADE20K 512x512. Paper: 48.7 mIoU, 49.6 ms+flip, 82M.
+# UperNet + ConvNeXt-S (ImageNet-1K), ADE20K 512x512, fp16.
+# Paper: 48.7 mIoU, 49.6 ms+flip, 82M parameters, 1027G FLOPs.
 _base_ = './upernet_convnext_t_160k_ade20k_512.py'
 model = dict(
     backbone=dict(
         arch='small',
         drop_path_rate=0.3,
-        init_cfg=dict(
-            checkpoint='https://dl.fbaipublicfiles.com/convnext/'
-            'convnext_small_1k_224.pth')))
+        init_cfg=dict(checkpoint='convnext_small_1k_224')))
 optim_wrapper = dict(paramwise_cfg=dict(num_layers=12))

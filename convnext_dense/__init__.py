@@ -2,18 +2,15 @@
 
 Importing the package registers its components in the ``convnext_dense``
 registry scope and installs the fixes to the stack that every entry point
-needs: weights-only checkpoint loading for all of mmengine's loaders,
-all-or-nothing checkpoint writes, and a RoIAlign that is correct for any
-memory format.
+needs (:mod:`convnext_dense.patches`): weights-only checkpoint loading for all
+of mmengine's loaders, all-or-nothing checkpoint writes, a RoIAlign that is
+correct for any memory format, and fp32 training of AMP configs without CUDA.
 """
-from . import checkpoint, engine, models, ops
-from .checkpoint import atomic_save as _atomic_save
-from .checkpoint import safe_load as _safe_load
+from . import checkpoint, engine, errors, models, patches
 
 __version__ = '0.1.0'
 
-_safe_load.install()
-_atomic_save.install()
-ops.install()
+patches.install()
 
-__all__ = ['checkpoint', 'engine', 'models', 'ops', '__version__']
+__all__ = ['checkpoint', 'engine', 'errors', 'models', 'patches',
+           '__version__']

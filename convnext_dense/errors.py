@@ -1,5 +1,45 @@
-"""Errors the toolkit raises for bad input; the tools print them as one line."""
+"""Every error the toolkit raises for bad input.
+
+The tools (``tools/*.py``, through :func:`convnext_dense.cli.common.run_cli`)
+catch :class:`ConvNeXtDenseError` only and print it as one ``error:`` line
+with exit code 2; anything else is a bug and keeps its traceback. Each error
+also derives from the built-in exception a caller would expect (``ValueError``
+for a bad value, ``FileNotFoundError`` for a missing file, ...), so code that
+catches those keeps working.
+"""
+import pickle
 
 
-class ConfigError(ValueError):
+class ConvNeXtDenseError(Exception):
+    """Base of the toolkit's errors: bad input, reported as one line."""
+
+
+class UserError(ConvNeXtDenseError):
+    """Bad input to a tool (arguments, configs, files) not covered below."""
+
+
+class ConfigError(ConvNeXtDenseError, ValueError):
     """A component got a config value it cannot use."""
+
+
+class CheckpointFormatError(ConvNeXtDenseError, ValueError):
+    """A checkpoint is not a ConvNeXt checkpoint in any known format."""
+
+
+class UnsafeCheckpointError(ConvNeXtDenseError, pickle.UnpicklingError):
+    """A checkpoint holds pickled objects that could run code when loaded."""
+
+
+class InputNotFoundError(UserError, FileNotFoundError):
+    """A file or folder the user named (checkpoint, config, dataset, image)
+    does not exist."""
+
+
+class OutputExistsError(UserError, FileExistsError):
+    """An output folder already holds something the toolkit would replace."""
+
+
+__all__ = [
+    'ConvNeXtDenseError', 'UserError', 'ConfigError', 'CheckpointFormatError',
+    'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError'
+]

@@ -1,37 +1,97 @@
-"""Shared test fixtures: the reference material in ../shared beside the checkout."""
+"""Shared test fixtures and helpers.
+
+Reference data lives in ``tests/data/`` (see its README); nothing here reads
+outside the repository.
+"""
 import json
 import logging
-from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 from mmengine.logging import MMLogger
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-FIXTURES = SHARED / 'fixtures'
+from helpers import (CONFIGS, DATA, REPO, TOOLS, check, data_path,
+                     error_lines, run_tool, tool_env)
+from toy_runs import TOY_SPECS, ToyRun, ToyTrainer
+
+__all__ = ['CONFIGS', 'DATA', 'REPO', 'TOOLS', 'check', 'data_path',
+           'error_lines', 'run_tool', 'tool_env', 'ToyRun']
+
+_TRAINER = pytest.StashKey[ToyTrainer]()
 
 
-def _fixture_path(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.fail(f'{path} is missing: the shared/ folder must sit beside '
-                    f'the checkout')
-    return path
+def _trainer(config: pytest.Config) -> ToyTrainer:
+    """The session's toy trainer, made (with its toy data) on first use."""
+    if _TRAINER not in config.stash:
+        from convnext_dense.toydata import toy_ade, toy_coco
+        cwd = config._tmp_path_factory.mktemp('toy_runs')
+        toy_coco.generate(cwd / toy_coco.DEFAULT_ROOT)
+        toy_ade.generate(cwd / toy_ade.DEFAULT_ROOT)
+        config.stash[_TRAINER] = ToyTrainer(cwd)
+    return config.stash[_TRAINER]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that needs a trained toy model is slow, marked or not."""
+    if 'toy_run' in getattr(item, 'fixturenames', ()):
+        item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config,
+                                  items: list) -> None:
+    """Starts the toy trainings in the background as soon as the selected
+    tests (after -m/-k deselection) are known to need them, and runs the
+    tests that need them last."""
+    if config.option.collectonly:
+        return
+    needs_training = [item for item in items
+                      if 'toy_run' in getattr(item, 'fixturenames', ())]
+    if needs_training:
+        _trainer(config).start(list(TOY_SPECS))
+        # The other tests first: they run while the models train.
+        later = set(needs_training)
+        items[:] = [item for item in items if item not in later
+                    ] + needs_training
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """What each toy model reached, for the record (one thread per run)."""
+    trainer = config.stash.get(_TRAINER, None)
+    runs = trainer.finished() if trainer is not None else []
+    if runs:
+        terminalreporter.section('toy models trained in this session')
+        for run in runs:
+            terminalreporter.write_line(run.summary())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    trainer = session.config.stash.get(_TRAINER, None)
+    if trainer is not None:
+        trainer.close()
+
+
+@pytest.fixture(scope='session')
+def toy_run(pytestconfig) -> Callable[[str], ToyRun]:
+    """``toy_run(name)``: the toy model ``name`` (a key of
+    ``toy_runs.TOY_SPECS``) trained by tools/train.py, once per session."""
+    return _trainer(pytestconfig).get
 
 
 @pytest.fixture(scope='session')
 def official_keys() -> dict:
     """Keys, shapes and parameter counts of the official dense backbones."""
     return json.loads(
-        _fixture_path('convnext_official_backbone_keys.json').read_text())
+        data_path('convnext_official_backbone_keys.json').read_text())
 
 
 @pytest.fixture(scope='session')
 def timm_reference() -> dict:
     """A small random ConvNeXt from timm: weights in 3 formats, input, outputs."""
-    return torch.load(
-        _fixture_path('convnext_timm_reference.pt'), weights_only=True)
+    return torch.load(data_path('convnext_timm_reference.pt'),
+                      weights_only=True)
 
 
 @pytest.fixture

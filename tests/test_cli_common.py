@@ -1,13 +1,16 @@
-"""What train.py and test.py share: config checks, dataset checks, AMP fallback."""
+"""What the tools share: one-line errors, config checks, dataset checks."""
+import pickle
 import re
 
 import pytest
-import torch
 from mmengine.config import Config
 
-from convnext_dense.cli.common import (UserError, check_datasets,
-                                       fall_back_to_fp32_without_cuda,
-                                       load_config, set_work_dir)
+from convnext_dense.cli.common import (check_datasets, load_config, run_cli,
+                                       set_work_dir)
+from convnext_dense.errors import (CheckpointFormatError, ConfigError,
+                                   ConvNeXtDenseError, InputNotFoundError,
+                                   OutputExistsError, UnsafeCheckpointError,
+                                   UserError)
 
 
 def write_config(tmp_path, text: str) -> str:
@@ -19,6 +22,13 @@ def write_config(tmp_path, text: str) -> str:
 def test_missing_config_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match=r'config .*nope\.py does not exist'):
         load_config(str(tmp_path / 'nope.py'))
+
+
+def test_missing_base_config_is_a_toolkit_error(tmp_path):
+    path = write_config(tmp_path, "_base_ = ['gone_base.py']\n")
+    with pytest.raises(InputNotFoundError,
+                       match=r'config .*cfg\.py: .*gone_base\.py'):
+        load_config(path)
 
 
 def test_config_of_another_scope_is_refused(tmp_path):
@@ -50,7 +60,7 @@ def test_missing_dataset_is_named_in_one_line(tmp_path):
                 type='CocoDataset', data_root=str(tmp_path / 'coco') + '/',
                 ann_file='annotations/train.json',
                 data_prefix=dict(img='train2017/'))))))
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputNotFoundError) as error:
         check_datasets(cfg, ['train', 'val'])
     message = str(error.value)
     assert '\n' not in message
@@ -61,14 +71,37 @@ def test_missing_dataset_is_named_in_one_line(tmp_path):
     check_datasets(cfg, ['train', 'val'])
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
-def test_amp_config_falls_back_to_fp32_with_one_warning(log_lines):
-    cfg = Config(dict(optim_wrapper=dict(
-        type='AmpOptimWrapper', loss_scale='dynamic',
-        optimizer=dict(type='AdamW', lr=1e-4))))
-    fall_back_to_fp32_without_cuda(cfg)
-    fall_back_to_fp32_without_cuda(cfg)
-    assert sum('mixed precision' in line for line in log_lines) == 1
-    assert cfg.optim_wrapper.type == 'OptimWrapper'
-    assert 'loss_scale' not in cfg.optim_wrapper
-    assert cfg.optim_wrapper.optimizer.lr == 1e-4
+@pytest.mark.parametrize('error', [
+    UserError('bad'), ConfigError('bad'), CheckpointFormatError('bad'),
+    UnsafeCheckpointError('bad'), InputNotFoundError('bad'),
+    OutputExistsError('bad')])
+def test_toolkit_errors_are_one_line_and_exit_code_2(error, capsys):
+    def main():
+        raise error
+
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == 'error: bad\n'
+
+
+def test_toolkit_errors_are_also_the_builtin_ones():
+    assert issubclass(InputNotFoundError, (ConvNeXtDenseError,
+                                           FileNotFoundError, UserError))
+    assert issubclass(OutputExistsError, FileExistsError)
+    assert issubclass(ConfigError, ValueError)
+    assert issubclass(CheckpointFormatError, ValueError)
+    assert issubclass(UnsafeCheckpointError, pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize('bug', [
+    FileNotFoundError(2, 'No such file or directory', '/not/a/user/file'),
+    ValueError('a bug'), KeyError('a bug')])
+def test_other_exceptions_are_not_swallowed(bug, capsys):
+    """A FileNotFoundError (or ValueError) from a bug keeps its traceback."""
+    def main():
+        raise bug
+
+    with pytest.raises(type(bug)):
+        run_cli(main)
+    assert 'error:' not in capsys.readouterr().err

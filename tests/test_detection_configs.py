@@ -2,7 +2,7 @@
 hyperparameters, pretrained checkpoints, and parameter counts of every full
 model (built on the meta device)."""
 import math
-from pathlib import Path
+import re
 from typing import Dict, List
 
 import pytest
@@ -10,10 +10,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from conftest import CONFIGS
 from convnext_dense.models import ARCH_SETTINGS
+from convnext_dense.models.convnext import PRETRAINED_WEIGHTS
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / 'configs'
 URL = 'https://dl.fbaipublicfiles.com/convnext/'
 
 # config -> (arch, checkpoint, drop_path, lr, decay_rate, num_layers, fp16,
@@ -42,11 +42,11 @@ CASCADE_STDS = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
 
 
 def detection_configs() -> List[str]:
-    """Every detection config under configs/ (the seg helper owns the rest)."""
-    found = sorted(
+    """Every COCO config of the hierarchical ConvNeXt under configs/."""
+    return sorted(
         str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob('*coco*.py')
-        if '_base_' not in p.parts)
-    return found
+        if '_base_' not in p.parts
+        and re.search(r'_convnext_(t|s|b|l|xl|toy)_', p.name))
 
 
 def load(name: str) -> Config:
@@ -75,7 +75,10 @@ def test_hyperparameters_match_the_paper(name):
     assert backbone.drop_path_rate == drop_path
     assert backbone.layer_scale_init_value == 1.0
     assert tuple(backbone.out_indices) == (0, 1, 2, 3)
-    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=URL + ckpt)
+    # The official checkpoint by name, resolved by the backbone.
+    weights = ckpt[:-len('.pth')]
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=weights)
+    assert PRETRAINED_WEIGHTS[weights] == URL + ckpt
     assert list(cfg.model.neck.in_channels) == list(
         ARCH_SETTINGS[arch]['dims'])
     assert (cfg.model.neck.out_channels, cfg.model.neck.num_outs) == (256, 5)

@@ -2,8 +2,6 @@
 mmdet's CocoDataset and pipeline, and the make_toy_data.py command."""
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,10 +11,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
 
-from convnext_dense.datasets import toy_coco
+from conftest import CONFIGS, error_lines, run_tool
+from convnext_dense.toydata import toy_coco
 
-REPO = Path(__file__).resolve().parents[1]
-TOY_CONFIG = REPO / 'configs/toy/mask_rcnn_convnext_toy_coco.py'
+TOY_CONFIG = CONFIGS / 'toy/mask_rcnn_convnext_toy_coco.py'
 
 
 def _digest(root: Path) -> str:
@@ -123,14 +121,15 @@ def test_mmdet_reads_it_through_the_toy_config(toy_root):
 
 def test_make_toy_data_command(tmp_path):
     root = tmp_path / 'toy'
-    command = [sys.executable, str(REPO / 'tools/make_toy_data.py'), 'coco',
-               '--root', str(root), '--num-train', '3', '--num-val', '2']
-    done = subprocess.run(command, capture_output=True, text=True)
+    args = ['coco', '--root', root, '--num-train', '3', '--num-val', '2']
+    done = run_tool('make_toy_data.py', *args)
     assert done.returncode == 0, done.stderr
     assert 'train: 3 images' in done.stdout and 'val: 2 images' in done.stdout
     assert toy_coco.exists(root)
 
-    again = subprocess.run(command, capture_output=True, text=True)
-    assert again.returncode == 2
-    assert again.stderr.strip().splitlines() == [
-        f'error: {root} already exists: pass --overwrite to replace it']
+    other = run_tool('make_toy_data.py', *args[:-1], '3')
+    assert other.returncode == 2
+    assert error_lines(other) == [
+        f'error: {root} already exists and holds a toy dataset with '
+        f'num_val=2 (asked: 3): pass --overwrite (overwrite=True) to replace '
+        f'it, or choose another root']

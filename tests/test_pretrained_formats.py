@@ -1,5 +1,6 @@
 """Pretrained loading of every common ConvNeXt weight format, checked against
-timm's outputs in ../shared/fixtures/convnext_timm_reference.pt."""
+timm's outputs in tests/data/convnext_timm_reference.pt."""
+import copy
 import re
 
 import pytest
@@ -147,3 +148,24 @@ def test_missing_checkpoint_file_names_the_path(tmp_path):
         type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
     with pytest.raises(FileNotFoundError, match=r'nope\.pth does not exist'):
         model.init_weights()
+
+
+def timm_conv_mlp(reference: dict) -> dict:
+    """timm's conv_mlp variant: pointwise weights as 1x1 convs (converted)."""
+    return {k: v[:, :, None, None] if '.mlp.fc' in k and v.dim() == 2 else v
+            for k, v in reference['timm_state_dict'].items()}
+
+
+@pytest.mark.parametrize('make', [
+    lambda r: r['timm_state_dict'], timm_conv_mlp,
+    lambda r: r['official_state_dict']], ids=['timm', 'timm_conv_mlp',
+                                              'official'])
+def test_loaded_checkpoint_is_not_mutated_by_conversion(timm_reference,
+                                                        make):
+    checkpoint = {'state_dict': make(timm_reference)}
+    original = copy.deepcopy(checkpoint)
+    convert_to_dense_backbone(checkpoint)
+    assert checkpoint.keys() == original.keys()
+    assert checkpoint['state_dict'].keys() == original['state_dict'].keys()
+    for key, tensor in original['state_dict'].items():
+        assert torch.equal(checkpoint['state_dict'][key], tensor), key

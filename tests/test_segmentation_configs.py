@@ -12,11 +12,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-from convnext_dense.cli.common import fall_back_to_fp32_without_cuda
-from convnext_dense.datasets import toy_ade
+from conftest import CONFIGS
+from convnext_dense.models.convnext import PRETRAINED_WEIGHTS
+from convnext_dense.patches.amp_fallback import fall_back_to_fp32
+from convnext_dense.toydata import toy_ade
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / 'configs'
 URL = 'https://dl.fbaipublicfiles.com/convnext/'
 DIMS = {
     'tiny': [96, 192, 384, 768],
@@ -64,7 +64,10 @@ def test_model_and_schedule_follow_the_facts(name: str) -> None:
     assert backbone.drop_path_rate == drop_path
     assert backbone.layer_scale_init_value == 1.0
     assert tuple(backbone.out_indices) == (0, 1, 2, 3)
-    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=URL + ckpt)
+    # The official checkpoint by name, resolved by the backbone.
+    weights = ckpt[:-len('.pth')]
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=weights)
+    assert PRETRAINED_WEIGHTS[weights] == URL + ckpt
 
     head, aux = cfg.model.decode_head, cfg.model.auxiliary_head
     assert head.type == 'UPerHead' and head.in_channels == DIMS[arch]
@@ -151,7 +154,7 @@ def tiny_segmentor():
 def test_one_training_step(tiny_segmentor) -> None:
     from mmseg.structures import SegDataSample
     cfg, model = tiny_segmentor
-    fall_back_to_fp32_without_cuda(cfg)
+    cfg.optim_wrapper = fall_back_to_fp32(cfg.optim_wrapper)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     stage0 = next(g for g in optim_wrapper.param_groups
                   if g['layer_id'] == 1)

@@ -2,9 +2,6 @@
 trained and evaluated end to end through tools/train.py, tools/test.py
 (single-scale and --tta) and tools/infer.py."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
@@ -13,10 +10,11 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from convnext_dense.datasets import toy_ade
+from conftest import ToyRun, check, run_tool
+from convnext_dense.toydata import toy_ade
+from toy_runs import TOY_SPECS
 
-REPO = Path(__file__).resolve().parents[1]
-TOY_CONFIG = REPO / 'configs' / 'toy' / 'upernet_convnext_toy_ade.py'
+TOY_CONFIG = TOY_SPECS['upernet'].config
 MIN_MIOU = 60.0  # mmseg reports percent: 0.6
 
 
@@ -85,25 +83,10 @@ def test_toy_config_matches_the_generator() -> None:
 
 def test_make_toy_data_command(tmp_path: Path) -> None:
     root = tmp_path / 'toy'
-    done = subprocess.run(
-        [sys.executable, str(REPO / 'tools/make_toy_data.py'), 'ade',
-         '--root', str(root), '--num-train', '3', '--num-val', '2'],
-        capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    check(run_tool('make_toy_data.py', 'ade', '--root', root, '--num-train',
+                   '3', '--num-val', '2'))
     assert len(list((root / 'images' / 'training').glob('*.jpg'))) == 3
     assert len(list((root / 'annotations' / 'validation').glob('*.png'))) == 2
-
-
-def _tool(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    # One torch thread: the toy model gains little from a second one, and on
-    # a busy 2-core machine two spinning OpenMP threads slow it many times.
-    env = dict(os.environ)
-    env.setdefault('OMP_NUM_THREADS', '1')
-    run = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / f'{name}.py'), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run
 
 
 def _metrics_json(work_dir: Path) -> dict:
@@ -112,25 +95,19 @@ def _metrics_json(work_dir: Path) -> dict:
     return json.loads(found[0].read_text())
 
 
-@pytest.fixture(scope='module')
-def trained_toy(tmp_path_factory) -> dict:
-    """One toy training run through tools/train.py, shared by the tests."""
-    cwd = tmp_path_factory.mktemp('toy_seg')
-    toy_ade.generate(cwd / 'data' / 'toy_ade')
-    work_dir = cwd / 'train'
-    _tool('train', str(TOY_CONFIG), '--work-dir', str(work_dir), cwd=cwd)
-    checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
-    return dict(cwd=cwd, checkpoint=checkpoint)
+@pytest.fixture
+def trained_toy(toy_run) -> ToyRun:
+    """The toy UperNet, trained once for the session."""
+    return toy_run('upernet')
 
 
 @pytest.mark.slow
-def test_toy_upernet_learns(trained_toy: dict) -> None:
-    work_dir = trained_toy['cwd'] / 'test'
-    label_maps, painted = work_dir / 'label_maps', work_dir / 'painted'
-    _tool('test', str(TOY_CONFIG), trained_toy['checkpoint'], '--work-dir',
-          str(work_dir), '--out', str(label_maps), '--show-dir',
-          str(painted), cwd=trained_toy['cwd'])
-    metrics = _metrics_json(work_dir)
+def test_toy_upernet_learns(trained_toy: ToyRun, tmp_path: Path) -> None:
+    label_maps, painted = tmp_path / 'label_maps', tmp_path / 'painted'
+    check(run_tool('test.py', TOY_CONFIG, trained_toy.checkpoint,
+                   '--work-dir', tmp_path, '--out', label_maps, '--show-dir',
+                   painted, cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
+    metrics = _metrics_json(tmp_path)
     # --out saved every predicted label map, --show-dir painted every image.
     saved = sorted(label_maps.glob('*.png'))
     assert len(saved) == 50
@@ -142,32 +119,42 @@ def test_toy_upernet_learns(trained_toy: dict) -> None:
     assert list(metrics['per_class']) == list(toy_ade.CLASSES)
     ious = [c['IoU'] for c in metrics['per_class'].values()]
     assert np.mean(ious) == pytest.approx(metrics['mIoU'], abs=0.01)
+    # The same as the validation at the end of training.
+    assert metrics['mIoU'] == pytest.approx(
+        trained_toy.val_metrics()['mIoU'], abs=0.01)
+
+
+#: Held-out images the multi-scale + flip test runs on: 12 views of each
+#: make it the costliest test of the toy model.
+TTA_IMAGES = 20
 
 
 @pytest.mark.slow
-def test_toy_multi_scale_flip(trained_toy: dict) -> None:
-    work_dir = trained_toy['cwd'] / 'test_tta'
-    _tool('test', str(TOY_CONFIG), trained_toy['checkpoint'], '--work-dir',
-          str(work_dir), '--tta', cwd=trained_toy['cwd'])
-    metrics = _metrics_json(work_dir)
+def test_toy_multi_scale_flip(trained_toy: ToyRun, tmp_path: Path) -> None:
+    done = check(run_tool(
+        'test.py', TOY_CONFIG, trained_toy.checkpoint, '--work-dir', tmp_path,
+        '--tta', '--cfg-options', f'test_dataloader.dataset.indices={TTA_IMAGES}',
+        cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
+    assert f'{TTA_IMAGES}/{TTA_IMAGES}' in done.stderr
+    metrics = _metrics_json(tmp_path)
     print(f'toy ms+flip: mIoU {metrics["mIoU"]} mAcc {metrics["mAcc"]}')
     assert metrics['mIoU'] >= MIN_MIOU
     # The runner's dump of the config it ran: the TTA model and pipeline.
-    ran = Config.fromfile(str(work_dir / TOY_CONFIG.name))
+    ran = Config.fromfile(str(tmp_path / TOY_CONFIG.name))
     assert ran.model.type == 'SegTTAModel'
     views = ran.test_dataloader.dataset.pipeline[1]
     assert views.type == 'TestTimeAug' and len(views.transforms[0]) == 6
 
 
 @pytest.mark.slow
-def test_toy_infer_writes_painted_pngs(trained_toy: dict) -> None:
-    cwd = trained_toy['cwd']
-    images = sorted((cwd / 'data' / 'toy_ade' / 'images' /
+def test_toy_infer_writes_painted_pngs(trained_toy: ToyRun,
+                                       tmp_path: Path) -> None:
+    images = sorted((trained_toy.cwd / toy_ade.DEFAULT_ROOT / 'images' /
                      'validation').glob('*.jpg'))[:2]
-    out_dir = cwd / 'painted'
-    run = _tool('infer', *map(str, images), '--config', str(TOY_CONFIG),
-                '--checkpoint', trained_toy['checkpoint'], '--out-dir',
-                str(out_dir), cwd=cwd)
+    out_dir = tmp_path / 'painted'
+    run = check(run_tool('infer.py', *images, '--config', TOY_CONFIG,
+                         '--checkpoint', trained_toy.checkpoint, '--out-dir',
+                         out_dir, cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
     for image in images:
         painted = cv2.imread(str(out_dir / f'{image.stem}.png'))
         assert painted is not None

@@ -14,7 +14,8 @@ model = dict(
     backbone=dict(
         arch=dict(_delete_=True, depths=(1, 1, 3, 1), dims=(32, 64, 128, 256)),
         drop_path_rate=0.0,
-        layer_scale_init_value=1e-6),
+        layer_scale_init_value=1e-6,
+        init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(

@@ -13,11 +13,12 @@ model = dict(
     backbone=dict(
         arch=dict(
             _delete_=True, depths=[1, 1, 3, 1], dims=[32, 64, 128, 256]),
-        drop_path_rate=0.0),
+        drop_path_rate=0.0,
+        init_cfg=None),
     decode_head=dict(in_channels=[32, 64, 128, 256], channels=64,
                      num_classes=4),
     auxiliary_head=dict(in_channels=128, channels=32, num_classes=4),
-    test_cfg=dict(mode='slide', crop_size=(96, 96), stride=(64, 64)))
+    test_cfg=dict(crop_size=(96, 96), stride=(64, 64)))
 # From scratch, in fp32 (the Runner also turns the heads' SyncBN into BN).
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -1,10 +1,16 @@
-"""Checkpoint handling: safe loading, format conversion, pretrained init."""
-from .convert import (CheckpointFormatError, ConvertedCheckpoint,
-                      convert_to_dense_backbone)
+"""ConvNeXt checkpoints: format conversion and pretrained backbone init.
+
+Weights-only loading and atomic saves are fixes to mmengine and live in
+:mod:`convnext_dense.patches`.
+"""
+from convnext_dense.errors import CheckpointFormatError, UnsafeCheckpointError
+
+from .convert import ConvertedCheckpoint, convert_to_dense_backbone
+from .convert_isotropic import convert_convmixer, convert_isotropic_convnext
 from .pretrained import load_backbone_weights
-from .safe_load import UnsafeCheckpointError, safe_torch_load
 
 __all__ = [
     'CheckpointFormatError', 'ConvertedCheckpoint', 'UnsafeCheckpointError',
-    'convert_to_dense_backbone', 'load_backbone_weights', 'safe_torch_load'
+    'convert_convmixer', 'convert_isotropic_convnext',
+    'convert_to_dense_backbone', 'load_backbone_weights'
 ]

@@ -20,6 +20,8 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from convnext_dense.errors import CheckpointFormatError
+
 StateDict = Dict[str, torch.Tensor]
 
 #: Keys that identify each naming scheme, as (format, suffix of the stem conv
@@ -51,10 +53,6 @@ _BACKBONE_KEY = re.compile(
     r'^(downsample_layers\.\d+\.\d+\.|stages\.\d+\.\d+\.(dwconv|norm|pwconv1|'
     r'pwconv2)\.|stages\.\d+\.\d+\.gamma$|norm\d\.)')
 _DENSE_NORM = re.compile(r'^norm(\d)\.')
-
-
-class CheckpointFormatError(ValueError):
-    """A checkpoint is not a ConvNeXt checkpoint in any known format."""
 
 
 @dataclass(frozen=True)

@@ -1,45 +1,49 @@
-"""What tools/train.py and tools/test.py share: config loading, user errors,
-dataset checks and the CPU fallback for AMP configs."""
+"""What the tools share: running a tool's main with one-line errors, config
+loading, work dir and launcher settings, and dataset checks."""
 import os
 import os.path as osp
 import sys
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
-import torch
-from mmengine.config import Config, ConfigDict
-from mmengine.logging import print_log
+from mmengine.config import Config
 
-from convnext_dense.checkpoint import (CheckpointFormatError,
-                                       UnsafeCheckpointError)
-from convnext_dense.errors import ConfigError
+from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.errors import (ConvNeXtDenseError, InputNotFoundError,
+                                   UserError)
 
 #: Scopes the tools serve, and what their configs are for.
 SUPPORTED_SCOPES = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 
 
-class UserError(Exception):
-    """Bad input from the user: reported as one line, without a traceback."""
-
-
-USER_ERRORS: Tuple[type, ...] = (UserError, ConfigError, FileNotFoundError,
-                                 CheckpointFormatError, UnsafeCheckpointError)
-
-
 def run_cli(main: Callable[[], None]) -> None:
-    """Runs a tool's ``main``, turning user errors into one line and exit code 2."""
+    """Runs a tool's ``main``, turning the toolkit's errors into one line.
+
+    A :class:`~convnext_dense.errors.ConvNeXtDenseError` (bad input) is
+    printed as ``error: MESSAGE`` and exits with code 2; any other exception
+    is a bug and keeps its traceback.
+    """
     try:
         main()
-    except USER_ERRORS as error:
+    except ConvNeXtDenseError as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(2)
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Reads a config, applies ``--cfg-options`` and checks its scope."""
+    """Reads a config, applies ``--cfg-options`` and checks its scope.
+
+    Raises:
+        InputNotFoundError: when ``path`` is not a file, or a ``_base_``
+            file it names does not exist.
+        UserError: when the config's ``default_scope`` is not supported.
+    """
     if not osp.isfile(path):
-        raise UserError(f'config {path} does not exist')
-    cfg = Config.fromfile(path)
+        raise InputNotFoundError(f'config {path} does not exist')
+    try:
+        cfg = Config.fromfile(path)
+    except FileNotFoundError as error:  # a missing _base_ file
+        raise InputNotFoundError(f'config {path}: {error}') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
@@ -63,37 +67,7 @@ def set_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
 
 
-def fall_back_to_fp32_without_cuda(cfg: Config) -> None:
-    """An AMP config on a machine without CUDA trains in fp32, with one warning.
-
-    mmengine's AmpOptimWrapper asserts a CUDA (or NPU/MLU) device.
-    """
-    optim_wrapper = cfg.get('optim_wrapper')
-    if (not optim_wrapper or optim_wrapper.get('type') != 'AmpOptimWrapper'
-            or torch.cuda.is_available()):
-        return
-    optim_wrapper.type = 'OptimWrapper'
-    for amp_only in ('loss_scale', 'dtype', 'use_fsdp'):
-        optim_wrapper.pop(amp_only, None)
-    print_log(
-        'the config asks for mixed precision (AmpOptimWrapper) but CUDA is '
-        'not available: training in fp32 instead', logger='current',
-        level=30)
-
-
-def _dataset_cfgs(dataset: ConfigDict, where: str
-                  ) -> Iterator[Tuple[ConfigDict, str]]:
-    """Yields leaf dataset configs inside wrappers (Repeat/Concat/...)."""
-    if 'dataset' in dataset:
-        yield from _dataset_cfgs(dataset['dataset'], f'{where}.dataset')
-    elif 'datasets' in dataset:
-        for i, inner in enumerate(dataset['datasets']):
-            yield from _dataset_cfgs(inner, f'{where}.datasets[{i}]')
-    else:
-        yield dataset, where
-
-
-def _dataset_paths(dataset: ConfigDict) -> Iterator[Tuple[str, str]]:
+def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
     data_root = dataset.get('data_root') or ''
     if data_root:
         yield 'data_root', data_root
@@ -105,17 +79,22 @@ def _dataset_paths(dataset: ConfigDict) -> Iterator[Tuple[str, str]]:
 
 
 def check_datasets(cfg: Config, splits: List[str]) -> None:
-    """Fails with one line naming the first missing dataset path of ``splits``."""
+    """Fails with one line naming the first missing dataset path of ``splits``.
+
+    Raises:
+        InputNotFoundError: naming the path, its config key and the config's
+            ``data_hint``.
+    """
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or 'dataset' not in loader:
             continue
-        for dataset, where in _dataset_cfgs(loader['dataset'],
+        for dataset, where in leaf_datasets(loader['dataset'],
                                             f'{split}_dataloader.dataset'):
             for key, path in _dataset_paths(dataset):
                 if not osp.exists(path):
                     hint = cfg.get('data_hint', 'put the dataset there')
-                    raise UserError(
+                    raise InputNotFoundError(
                         f'{dataset.get("type", "dataset")} data missing: '
                         f'{path} ({where}.{key}) does not exist; {hint}, or '
                         f'point the config elsewhere with --cfg-options '

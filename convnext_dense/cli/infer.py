@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import cv2
 
-from .common import UserError, load_config, run_cli
+from convnext_dense.errors import InputNotFoundError, UserError
+
+from .common import load_config, run_cli
 
 #: The module that paints and prints each task's predictions.
 TASK_MODULES = {
@@ -38,7 +40,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     cfg = load_config(args.config)
     missing = [p for p in [args.checkpoint] + args.images if not osp.isfile(p)]
     if missing:
-        raise UserError(f'{missing[0]} does not exist')
+        raise InputNotFoundError(f'{missing[0]} does not exist')
     # Only the header is read: the model reads the image itself.
     unreadable = [p for p in args.images if not cv2.haveImageReader(p)]
     if unreadable:

@@ -9,8 +9,11 @@ from typing import Dict, List, Optional
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
-from .common import (UserError, check_datasets, load_config, run_cli,
-                     set_launcher, set_work_dir)
+from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.errors import InputNotFoundError, UserError
+
+from .common import (check_datasets, load_config, run_cli, set_launcher,
+                     set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,6 +35,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (segmentation: '
                         'multi-scale + flip; box-only detection: flip)')
+    parser.add_argument(
+        '--classwise', action='store_true',
+        help='detection: per-class box and mask AP, as tables in the log and '
+        'as coco/per_class in the metrics JSON (segmentation always reports '
+        'per-class IoU and Acc)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. key=value')
     parser.add_argument('--launcher', default='none',
@@ -61,11 +69,10 @@ def enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
             cfg.visualizer.save_dir = show_dir
 
 
-def _innermost_dataset(cfg: Config) -> ConfigDict:
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:
-        dataset = dataset.dataset
-    return dataset
+def _test_datasets(cfg: Config) -> List[ConfigDict]:
+    """The test dataset configs, inside any dataset wrappers."""
+    datasets = leaf_datasets(cfg.test_dataloader.dataset)
+    return [dataset for dataset, _ in datasets]
 
 
 def _default_detection_tta(cfg: Config) -> None:
@@ -75,7 +82,7 @@ def _default_detection_tta(cfg: Config) -> None:
         tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5),
                      max_per_img=100)))
     if 'tta_pipeline' not in cfg:
-        pipeline = deepcopy(_innermost_dataset(cfg).pipeline)
+        pipeline = deepcopy(_test_datasets(cfg)[0].pipeline)
         pipeline[-1] = dict(
             type='TestTimeAug',
             transforms=[[dict(type='RandomFlip', prob=1.),
@@ -98,7 +105,8 @@ def enable_tta(cfg: Config) -> None:
     elif 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
         raise UserError(f'{cfg.filename} defines no tta_model/tta_pipeline '
                         f'for --tta')
-    _innermost_dataset(cfg).pipeline = cfg.tta_pipeline
+    for dataset in _test_datasets(cfg):
+        dataset.pipeline = cfg.tta_pipeline
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
 
 
@@ -132,7 +140,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
     if not osp.isfile(args.checkpoint):
-        raise UserError(f'checkpoint {args.checkpoint} does not exist')
+        raise InputNotFoundError(
+            f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
@@ -147,6 +156,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     runner = Runner.from_cfg(cfg)
     if args.out and cfg.default_scope == 'mmdet':
         dump_detections(runner, args.out)
+    if args.classwise and cfg.default_scope == 'mmdet':
+        from convnext_dense.evaluation.classwise import enable_classwise
+        enable_classwise(runner.test_evaluator, args.config)
     metrics = runner.test()
     path = write_metrics(metrics, runner)
     runner.logger.info(f'metrics written to {path}')

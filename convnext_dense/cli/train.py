@@ -5,8 +5,9 @@ from typing import List, Optional
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from .common import (check_datasets, fall_back_to_fp32_without_cuda,
-                     load_config, run_cli, set_launcher, set_work_dir)
+from .common import (check_datasets, load_config, run_cli, set_launcher,
+                     set_work_dir)
+from .tensorboard import enable_tensorboard
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -27,6 +28,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. key=value '
                         'model.backbone.init_cfg.checkpoint=PATH')
+    parser.add_argument(
+        '--tensorboard', action='store_true',
+        help='also log to TensorBoard (events beside scalars.json in '
+        "<work_dir>/<timestamp>/vis_data/; pip install 'convnext-dense"
+        "[tensorboard]')")
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
@@ -39,12 +45,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     cfg = load_config(args.config, args.cfg_options)
     set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
+    if args.tensorboard:
+        enable_tensorboard(cfg)
     # A missing dataset is the one line the user sees, before any warning.
     check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
     if args.amp:
+        # Without CUDA, the Runner trains in fp32 with one warning
+        # (convnext_dense.patches.amp_fallback).
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    fall_back_to_fp32_without_cuda(cfg)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.resume == 'auto':

@@ -5,10 +5,16 @@ layer id from its name, and its lr is ``decay_rate ** (L - layer_id - 1)`` times
 the base lr, with ``L = num_layers + 2``. Only parameter names matter, so any
 model whose backbone uses the official ConvNeXt names (``backbone.
 downsample_layers.*``, ``backbone.stages.*``) works, whatever its classes.
+
+Plain backbones (isotropic ConvNeXt, ConvMixer: ``backbone.stem.*``,
+``backbone.blocks.N.*``) are recognised by these names and get the ViT/BEiT
+layer-wise rule of mmdet and mmseg instead: the stem is layer 0, block i is
+layer i + 1 and everything else is layer ``num_layers + 1``, with
+``num_layers`` = the backbone's depth.
 """
 import re
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -20,6 +26,8 @@ from convnext_dense.registry import OPTIM_WRAPPER_CONSTRUCTORS
 _DOWNSAMPLE = re.compile(r'(?:^|\.)backbone\.downsample_layers\.(\d+)\.')
 _STAGE_BLOCK = re.compile(r'(?:^|\.)backbone\.stages\.(\d+)\.(\d+)\.')
 _STAGE = re.compile(r'(?:^|\.)backbone\.stages\.(\d+)\.')
+_PLAIN_STEM = re.compile(r'(?:^|\.)backbone\.stem\.')
+_PLAIN_BLOCK = re.compile(r'(?:^|\.)backbone\.blocks\.(\d+)\.')
 
 
 def layer_wise_id(name: str, num_layers: int) -> int:
@@ -46,6 +54,27 @@ def stage_wise_id(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
+def plain_layer_wise_id(name: str, num_layers: int) -> int:
+    """Layer id of a parameter of a model with a plain backbone: stem 0,
+    block i -> i + 1, anything else (necks, heads) -> ``num_layers + 1``."""
+    if _PLAIN_STEM.search(name):
+        return 0
+    match = _PLAIN_BLOCK.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    return num_layers + 1
+
+
+def plain_backbone_depth(names: Iterable[str]) -> Optional[int]:
+    """The number of blocks of a plain backbone (``backbone.stem.*`` and
+    ``backbone.blocks.N.*`` parameters), None for any other model."""
+    names = list(names)
+    blocks = {int(m.group(1)) for m in map(_PLAIN_BLOCK.search, names) if m}
+    if not blocks or not any(_PLAIN_STEM.search(n) for n in names):
+        return None
+    return max(blocks) + 1
+
+
 DECAY_TYPES: Dict[str, Callable[[str, int], int]] = {
     'layer_wise': layer_wise_id,
     'stage_wise': stage_wise_id,
@@ -61,6 +90,11 @@ def takes_no_weight_decay(name: str, param: nn.Parameter) -> bool:
 class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Optimizer-wrapper constructor with per-layer lr decay for ConvNeXt.
 
+    With a plain backbone (isotropic ConvNeXt, ConvMixer) ``'layer_wise'``
+    is the plain rule (stem 0, block i -> i + 1, the rest ``num_layers + 1``)
+    and ``num_layers`` must be the backbone's depth; ``'stage_wise'`` needs
+    stages and is refused.
+
     Config::
 
         optim_wrapper = dict(
@@ -74,7 +108,8 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         optim_wrapper_cfg (dict): The optimizer wrapper config.
         paramwise_cfg (dict): ``decay_rate`` (float), ``decay_type``
             (``'layer_wise'`` or ``'stage_wise'``, default ``'layer_wise'``)
-            and ``num_layers`` (int, 6 for depth-9 stage 2, 12 for depth 27).
+            and ``num_layers`` (int, 6 for depth-9 stage 2, 12 for depth 27,
+            the depth for a plain backbone).
     """
 
     def __init__(self, optim_wrapper_cfg: dict,
@@ -106,7 +141,7 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                    **kwargs) -> None:
         """Adds one parameter group per (layer id, weight decay) to ``params``."""
         num_layers = self.paramwise_cfg['num_layers']
-        layer_id_of = DECAY_TYPES[self.paramwise_cfg['decay_type']]
+        layer_id_of, rule = self._rule_for(module)
         decay_rate = self.paramwise_cfg['decay_rate']
         total_layers = num_layers + 2
         groups: Dict[Tuple[int, bool], dict] = {}
@@ -129,10 +164,29 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             counts[key] += param.numel()
         params.extend(groups[key] for key in sorted(groups))
         MMLogger.get_current_instance().info(
-            f'{self.paramwise_cfg["decay_type"]} lr decay (rate {decay_rate}, '
-            f'num_layers {num_layers}):\n' +
-            format_groups([groups[k] for k in sorted(groups)],
-                          [counts[k] for k in sorted(groups)]))
+            f'{rule} lr decay (rate {decay_rate}, num_layers {num_layers}):\n'
+            + format_groups([groups[k] for k in sorted(groups)],
+                            [counts[k] for k in sorted(groups)]))
+
+    def _rule_for(self, module: nn.Module
+                  ) -> Tuple[Callable[[str, int], int], str]:
+        """The layer-id rule for ``module``'s backbone, and its name."""
+        decay_type = self.paramwise_cfg['decay_type']
+        depth = plain_backbone_depth(n for n, _ in module.named_parameters())
+        if depth is None:
+            return DECAY_TYPES[decay_type], decay_type
+        if decay_type != 'layer_wise':
+            raise ConfigError(
+                f'paramwise_cfg.decay_type {decay_type!r} needs a backbone '
+                f'with stages; this plain backbone (backbone.stem, '
+                f'backbone.blocks) takes layer_wise decay')
+        num_layers = self.paramwise_cfg['num_layers']
+        if num_layers != depth:
+            raise ConfigError(
+                f'paramwise_cfg.num_layers is {num_layers} but the plain '
+                f'backbone has {depth} blocks: set num_layers={depth} (stem = '
+                f'layer 0, block i = layer i + 1)')
+        return plain_layer_wise_id, 'layer_wise (plain backbone)'
 
 
 def format_groups(groups: List[dict], numels: List[int]) -> str:

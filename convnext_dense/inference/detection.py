@@ -15,6 +15,7 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
+from convnext_dense.dataset_configs import leaf_datasets
 from convnext_dense.inference.outputs import painted_paths
 
 # Transforms that read annotations, which plain images do not have.
@@ -22,10 +23,11 @@ _ANNOTATION_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 
 
 def inference_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline without its annotation loading."""
-    dataset = cfg.test_dataloader.dataset
-    while 'pipeline' not in dataset:
-        dataset = dataset.get('dataset') or dataset['datasets'][0]
+    """The config's test pipeline without its annotation loading.
+
+    The pipeline is the first test dataset's, inside any dataset wrappers.
+    """
+    dataset, _ = next(leaf_datasets(cfg.test_dataloader.dataset))
     steps = [
         step for step in copy.deepcopy(dataset.pipeline)
         if step['type'] not in _ANNOTATION_TRANSFORMS

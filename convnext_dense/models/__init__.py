@@ -1,4 +1,15 @@
-"""Models: the ConvNeXt dense-prediction backbone."""
+"""Models: the ConvNeXt dense-prediction backbone, the plain (isotropic)
+backbones and the simple feature pyramid that feeds them to FPN / UperNet."""
+from .convmixer import ARCH_SETTINGS as CONVMIXER_ARCH_SETTINGS
+from .convmixer import ConvMixer
 from .convnext import ARCH_SETTINGS, STAGE_STRIDES, ConvNeXt, LayerNorm2d
+from .convnext_isotropic import ARCH_SETTINGS as ISOTROPIC_ARCH_SETTINGS
+from .convnext_isotropic import ConvNeXtIsotropic
+from .plain import PlainBackbone
+from .simple_pyramid import PYRAMID_STRIDES, SimpleFeaturePyramid
 
-__all__ = ['ARCH_SETTINGS', 'STAGE_STRIDES', 'ConvNeXt', 'LayerNorm2d']
+__all__ = [
+    'ARCH_SETTINGS', 'CONVMIXER_ARCH_SETTINGS', 'ISOTROPIC_ARCH_SETTINGS',
+    'PYRAMID_STRIDES', 'STAGE_STRIDES', 'ConvMixer', 'ConvNeXt',
+    'ConvNeXtIsotropic', 'LayerNorm2d', 'PlainBackbone', 'SimpleFeaturePyramid'
+]

@@ -5,15 +5,19 @@ authors' ``object_detection`` / ``semantic_segmentation`` code), so official
 fine-tuned checkpoints load key for key; other weight formats are converted by
 :mod:`convnext_dense.checkpoint.convert`.
 """
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+import os.path as osp
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import PretrainedInit, initialize
 
+from convnext_dense.checkpoint.convert import convert_to_dense_backbone
 from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
@@ -26,6 +30,62 @@ ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
     'xlarge': dict(depths=(3, 3, 27, 3), dims=(256, 512, 1024, 2048)),
 }
 
+#: The official ImageNet checkpoints (the ConvNeXt release's file names without
+#: ``.pth``) -> URL. ``init_cfg=dict(type='Pretrained', checkpoint=NAME)`` with
+#: a name that is not a local file loads from the URL.
+PRETRAINED_WEIGHTS: Dict[str, str] = {
+    name: f'https://dl.fbaipublicfiles.com/convnext/{name}.pth'
+    for name in [
+        *(f'convnext_{arch}_1k_224{ema}'
+          for arch in ('tiny', 'small', 'base', 'large')
+          for ema in ('', '_ema')),
+        *(f'convnext_{arch}_22k_224'
+          for arch in ('tiny', 'small', 'base', 'large', 'xlarge')),
+    ]
+}
+
+#: Keys a ``Pretrained`` init_cfg takes (those of mmengine's PretrainedInit).
+PRETRAINED_INIT_KEYS = frozenset({'type', 'checkpoint', 'prefix',
+                                  'map_location'})
+
+
+def resolve_pretrained_checkpoint(checkpoint: str) -> str:
+    """The URL of a :data:`PRETRAINED_WEIGHTS` name that is not a local file
+    (logged); any other path or URL unchanged."""
+    if checkpoint in PRETRAINED_WEIGHTS and not osp.isfile(checkpoint):
+        url = PRETRAINED_WEIGHTS[checkpoint]
+        print_log(f'init_cfg checkpoint {checkpoint!r} is the official '
+                  f'ImageNet checkpoint {url}', logger='current')
+        return url
+    return checkpoint
+
+
+def split_pretrained_init_cfg(
+        init_cfg: Union[None, dict, Sequence[dict]],
+        owner: str = 'ConvNeXt') -> Tuple[List[dict], List[dict]]:
+    """Splits an init_cfg (a dict or a list) into its ``Pretrained`` entries
+    and the others, checking each ``Pretrained`` entry's keys (``owner``, the
+    backbone's name, goes into the message)."""
+    if not init_cfg:
+        return [], []
+    entries = [init_cfg] if isinstance(init_cfg, Mapping) else list(init_cfg)
+    pretrained, others = [], []
+    for entry in entries:
+        kind = entry.get('type') if isinstance(entry, Mapping) else None
+        if kind != 'Pretrained' and kind is not PretrainedInit:
+            others.append(entry)
+            continue
+        unknown = sorted(set(entry) - PRETRAINED_INIT_KEYS)
+        if unknown or not isinstance(entry.get('checkpoint'), str):
+            raise ConfigError(
+                f'{owner} init_cfg {dict(entry)!r}: a Pretrained init_cfg '
+                f'takes a checkpoint (path, URL or one of the names of '
+                f'PRETRAINED_WEIGHTS) and optionally prefix and map_location'
+                + (f', not {", ".join(unknown)}' if unknown else ''))
+        pretrained.append(entry)
+    return pretrained, others
+
+
 #: Output stride of each stage: the stem divides by 4, each downsampling by 2.
 STAGE_STRIDES: Tuple[int, ...] = (4, 8, 16, 32)
 
@@ -33,22 +93,50 @@ LAYER_NORM_EPS = 1e-6
 
 
 class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor; returns contiguous NCHW.
+    """LayerNorm over the channels of an NCHW tensor.
 
-    The contiguous copy matters downstream: mmcv's RoIAlign reads its input as
-    contiguous NCHW memory, and the channels-last strides a permute leaves
-    behind would propagate through the FPN to it.
+    It normalises in channels-last memory, where each pixel's channels are
+    contiguous: for a ``channels_last`` input (what the backbone computes in)
+    the permutes around ``F.layer_norm`` are views and nothing is copied.
+
+    Args:
+        *args: Those of :class:`torch.nn.LayerNorm` (``normalized_shape``,
+            ``eps``, ...).
+        contiguous_output (bool): Return contiguous NCHW (one copy), as the
+            backbone's output norms do: downstream code may read feature maps
+            as contiguous NCHW memory (mmcv's RoIAlign does). False returns the
+            ``channels_last`` result as computed, for the norms that feed the
+            backbone's own convolutions. Defaults to True.
+        **kwargs: Those of :class:`torch.nn.LayerNorm`.
     """
+
+    def __init__(self, *args, contiguous_output: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.contiguous_output = contiguous_output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.layer_norm(
             x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
-            self.bias, self.eps)
-        return x.permute(0, 3, 1, 2).contiguous()
+            self.bias, self.eps).permute(0, 3, 1, 2)
+        return x.contiguous() if self.contiguous_output else x
 
 
 class ConvNeXtBlock(nn.Module):
     """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU -> Linear -> gamma -> drop path.
+
+    It computes in ``channels_last`` memory (an NCHW input is converted once;
+    the output is NCHW with ``channels_last`` strides), where the channels of
+    each pixel are contiguous: the LayerNorm and the two Linear layers run on
+    the depthwise conv's output without a copy, and the residual add needs
+    none either. The layer scale ``gamma`` is folded into ``pwconv2``'s
+    weight and bias (``gamma * (W h + b) = (gamma W) h + gamma b``), which
+    autograd differentiates as usual. Without autograd (inference), large
+    inputs go through the LayerNorm and MLP in chunks of pixels, so that the
+    4x wider hidden activation stays a cache-sized buffer instead of a
+    freshly allocated full-size tensor, and the result is written over the
+    depthwise conv's output. Parameters and outputs are those of the
+    official block.
 
     Args:
         dim (int): Number of channels.
@@ -56,6 +144,16 @@ class ConvNeXtBlock(nn.Module):
         layer_scale_init_value (float): Initial value of the per-channel
             layer scale ``gamma``; 0 or less disables it.
     """
+
+    #: Without autograd, a hidden activation (pixels x 4 dim) of more
+    #: elements than this (32 MiB in fp32: larger allocations are fresh
+    #: memory maps, paid for page by page) is computed in chunks of rows.
+    inference_chunk_threshold = 2**23
+    #: Elements of the hidden activation in one such chunk (4 MiB in fp32):
+    #: on a 2-core CPU, the blocks of the first stage at 800x1216 took 1.8x
+    #: as long unchunked, those of the second 1.5x; smaller hidden
+    #: activations are fastest in one piece.
+    inference_chunk_elements = 2**20
 
     def __init__(self, dim: int, drop_path_rate: float,
                  layer_scale_init_value: float) -> None:
@@ -72,11 +170,51 @@ class ConvNeXtBlock(nn.Module):
             DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        # (N, H, W, C) views of channels_last memory.
+        shortcut = x.permute(0, 2, 3, 1)
         y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        if self.gamma is not None:
-            y = self.gamma * y
-        return x + self.drop_path(y.permute(0, 3, 1, 2))
+        if self._needs_autograd(x):
+            y = F.linear(self.act(self.pwconv1(self.norm(y))),
+                         *self._scaled_pwconv2())
+            y = self.drop_path(y).add_(shortcut)
+        else:
+            y = self._mlp_in_chunks(y.contiguous(), shortcut)
+        return y.permute(0, 3, 1, 2)
+
+    def _scaled_pwconv2(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``pwconv2``'s weight and bias times ``gamma`` (the folded scale)."""
+        weight, bias = self.pwconv2.weight, self.pwconv2.bias
+        if self.gamma is None:
+            return weight, bias
+        return weight * self.gamma[:, None], bias * self.gamma
+
+    def _needs_autograd(self, x: torch.Tensor) -> bool:
+        if self.training and not isinstance(self.drop_path, nn.Identity):
+            return True
+        return torch.is_grad_enabled() and (x.requires_grad or any(
+            p.requires_grad for p in self.parameters()))
+
+    def _mlp_in_chunks(self, y: torch.Tensor,
+                       shortcut: torch.Tensor) -> torch.Tensor:
+        """Inference: the residual branch after the dwconv, written over ``y``.
+
+        Args:
+            y: The depthwise conv's output, contiguous ``(N, H, W, C)``.
+            shortcut: The block's input as ``(N, H, W, C)``.
+        """
+        rows, flat = y.view(-1, y.shape[-1]), shortcut.reshape(-1, y.shape[-1])
+        weight, bias = (p.to(y.dtype) for p in self._scaled_pwconv2())
+        hidden_width = self.pwconv1.out_features
+        step = rows.shape[0]
+        if step * hidden_width > self.inference_chunk_threshold:
+            step = max(1, self.inference_chunk_elements // hidden_width)
+        for start in range(0, rows.shape[0], step):
+            out = rows[start:start + step]
+            hidden = self.act(self.pwconv1(self.norm(out)))
+            torch.addmm(bias, hidden.to(y.dtype), weight.t(), out=out)
+            out.add_(flat[start:start + step])
+        return y
 
 
 def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]]
@@ -104,23 +242,32 @@ def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]]
 
 
 def resolve_out_indices(out_indices: Union[int, Sequence[int]],
-                        num_stages: int) -> Tuple[int, ...]:
-    """Normalises ``out_indices`` (negative allowed) to sorted stage indices."""
+                        num_stages: int,
+                        owner: str = 'ConvNeXt',
+                        unit: str = 'stage') -> Tuple[int, ...]:
+    """Normalises ``out_indices`` (negative allowed) to sorted indices.
+
+    Args:
+        out_indices: One index or a sequence of them.
+        num_stages: How many stages (or blocks) there are to pick from.
+        owner: The backbone's name, for messages. Defaults to ``'ConvNeXt'``.
+        unit: What an index counts, for messages. Defaults to ``'stage'``.
+    """
     requested = (out_indices, ) if isinstance(out_indices, int) else tuple(
         out_indices)
     if not requested:
-        raise ConfigError('ConvNeXt out_indices is empty: name at least one '
-                         f'stage in 0..{num_stages - 1}')
+        raise ConfigError(f'{owner} out_indices is empty: name at least one '
+                         f'{unit} in 0..{num_stages - 1}')
     resolved = []
     for index in requested:
         if not isinstance(index, int) or not -num_stages <= index < num_stages:
             raise ConfigError(
-                f'ConvNeXt out_indices entry {index!r} is out of range: use '
+                f'{owner} out_indices entry {index!r} is out of range: use '
                 f'integers in {-num_stages}..{num_stages - 1}')
         resolved.append(index % num_stages)
     if len(set(resolved)) != len(resolved):
         raise ConfigError(
-            f'ConvNeXt out_indices {requested} names a stage twice')
+            f'{owner} out_indices {requested} names a {unit} twice')
     return tuple(sorted(resolved))
 
 
@@ -146,16 +293,27 @@ class ConvNeXt(BaseModule):
             trainable. Defaults to 0.
         with_cp (bool): Use activation checkpointing in the blocks to save
             memory while training. Defaults to False.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
-            loads weights in any supported ConvNeXt format (see
-            :func:`convnext_dense.checkpoint.load_backbone_weights`); other
-            mmengine init configs are applied as usual. Defaults to None,
-            which gives truncated-normal (std 0.02) linear and conv weights.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained',
+            checkpoint=PATH_URL_OR_NAME, prefix=None)`` loads weights in any
+            supported ConvNeXt format (see
+            :func:`convnext_dense.checkpoint.load_backbone_weights`); a name
+            of :data:`PRETRAINED_WEIGHTS` that is not a local file is
+            downloaded from its URL. Other mmengine init configs, alone or
+            beside a Pretrained one in a list, are applied as usual. Defaults
+            to None, which gives truncated-normal (std 0.02) linear and conv
+            weights.
 
     Attributes:
+        family (str): Its name in messages and load reports.
+        weights_converter (Callable): How the pretrained loader reads
+            checkpoints: :func:`convnext_dense.checkpoint.
+            convert_to_dense_backbone`.
         out_channels (tuple[int]): Channels of each returned feature map.
         out_strides (tuple[int]): Stride of each returned feature map.
     """
+
+    family = 'ConvNeXt'
+    weights_converter = staticmethod(convert_to_dense_backbone)
 
     def __init__(self,
                  arch: Union[str, Mapping[str, Sequence[int]]] = 'tiny',
@@ -186,12 +344,16 @@ class ConvNeXt(BaseModule):
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
                 nn.Conv2d(in_channels, self.dims[0], kernel_size=4, stride=4),
-                LayerNorm2d(self.dims[0], eps=LAYER_NORM_EPS))
+                LayerNorm2d(
+                    self.dims[0], eps=LAYER_NORM_EPS,
+                    contiguous_output=False))
         ])
         for i in range(1, num_stages):
             self.downsample_layers.append(
                 nn.Sequential(
-                    LayerNorm2d(self.dims[i - 1], eps=LAYER_NORM_EPS),
+                    LayerNorm2d(
+                        self.dims[i - 1], eps=LAYER_NORM_EPS,
+                        contiguous_output=False),
                     nn.Conv2d(
                         self.dims[i - 1], self.dims[i], kernel_size=2,
                         stride=2)))
@@ -213,23 +375,52 @@ class ConvNeXt(BaseModule):
         self._freeze_stages()
 
     def init_weights(self) -> None:
-        """Truncated-normal init, then the pretrained weights if configured."""
-        self.apply(_init_linear_and_conv)
-        init_cfg = self.init_cfg if isinstance(self.init_cfg, dict) else None
-        if init_cfg is not None and init_cfg.get('type') == 'Pretrained':
-            # Deferred import: the loader pulls in mmengine's runner.
-            from convnext_dense.checkpoint import load_backbone_weights
-            load_backbone_weights(
-                self, init_cfg['checkpoint'],
-                map_location=init_cfg.get('map_location', 'cpu'))
-            self._is_init = True
-        else:
-            super().init_weights()
+        """Truncated-normal init, then ``init_cfg`` (a dict or a list).
 
-    def forward_stages(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Returns every stage's output before its output norm."""
+        ``Pretrained`` entries load through the format conversion of
+        :func:`convnext_dense.checkpoint.load_backbone_weights` (with their
+        ``prefix``, if any), after the other entries, which mmengine applies
+        as usual; like mmengine, pretrained weights come last.
+        """
+        self.apply(_init_linear_and_conv)
+        pretrained, others = split_pretrained_init_cfg(self.init_cfg)
+        if not pretrained:
+            super().init_weights()
+            return
+        if others:
+            initialize(self, others)
+        # Deferred import: the loader pulls in mmengine's runner.
+        from convnext_dense.checkpoint import load_backbone_weights
+        for entry in pretrained:
+            load_backbone_weights(
+                self, resolve_pretrained_checkpoint(entry['checkpoint']),
+                map_location=entry.get('map_location', 'cpu'),
+                prefix=entry.get('prefix'))
+        self._is_init = True
+
+    @property
+    def arch_summary(self) -> str:
+        """The architecture in words, for messages."""
+        return f'depths {self.depths}, dims {self.dims}'
+
+    def forward_stages(self, x: torch.Tensor,
+                       num_stages: Optional[int] = None
+                       ) -> Tuple[torch.Tensor, ...]:
+        """Returns the stages' outputs before their output norms.
+
+        The backbone computes in ``channels_last`` memory (see
+        :class:`ConvNeXtBlock`): the image is converted once, and the stage
+        outputs are NCHW tensors with ``channels_last`` strides.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+            num_stages: Run only the first ``num_stages`` stages. Defaults
+                to None: all of them.
+        """
+        x = x.contiguous(memory_format=torch.channels_last)
         stage_outputs = []
-        for downsample, stage in zip(self.downsample_layers, self.stages):
+        for downsample, stage in list(zip(self.downsample_layers,
+                                          self.stages))[:num_stages]:
             x = downsample(x)
             if self.with_cp and self.training and x.requires_grad:
                 for block in stage:
@@ -240,8 +431,11 @@ class ConvNeXt(BaseModule):
         return tuple(stage_outputs)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Returns the normed features of ``out_indices``, contiguous NCHW."""
-        stage_outputs = self.forward_stages(x)
+        """Returns the normed features of ``out_indices``, contiguous NCHW.
+
+        Stages after the last one in ``out_indices`` are not run.
+        """
+        stage_outputs = self.forward_stages(x, self.out_indices[-1] + 1)
         return tuple(
             getattr(self, f'norm{i}')(stage_outputs[i])
             for i in self.out_indices)

@@ -81,6 +81,8 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
+# type='convnext_dense.FasterCocoMetric' gives the same AP from
+# faster-coco-eval (pip install faster-coco-eval), several times faster.
 val_evaluator = dict(
     type='CocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',

@@ -1,6 +1,6 @@
-# Mask R-CNN with a ConvNeXt-T backbone and a 5-level FPN (256 channels), with
-# mmdet's standard Mask R-CNN FPN heads. Leaves set the arch, drop path and the
-# pretrained checkpoint (and the FPN's in_channels for wider archs).
+# Mask R-CNN with an ImageNet-1K ConvNeXt-T backbone and a 5-level FPN (256
+# channels), with mmdet's standard Mask R-CNN FPN heads. Leaves of other archs
+# set the arch, drop path, pretrained weights and the FPN's in_channels.
 model = dict(
     type='MaskRCNN',
     data_preprocessor=dict(
@@ -16,7 +16,10 @@ model = dict(
         drop_path_rate=0.4,
         # The pretrained gamma overwrites it; 1.0 as in the official configs.
         layer_scale_init_value=1.0,
-        out_indices=(0, 1, 2, 3)),
+        out_indices=(0, 1, 2, 3),
+        # Official weights by name (convnext_dense.models.PRETRAINED_WEIGHTS);
+        # a local copy: --cfg-options model.backbone.init_cfg.checkpoint=PATH
+        init_cfg=dict(type='Pretrained', checkpoint='convnext_tiny_1k_224')),
     neck=dict(
         type='FPN',
         in_channels=[96, 192, 384, 768],

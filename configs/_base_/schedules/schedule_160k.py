@@ -1,12 +1,13 @@
 # 160k iterations of AdamW with stage-wise lr decay: linear warmup over 1500
 # iterations from 1e-6x, then poly (power 1) decay to 0. Mixed precision
 # (fp32 on a machine without CUDA); the variants that train in fp32 say so.
+# num_layers 6 is ConvNeXt-T's; the depth-27 archs set 12.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     constructor='convnext_dense.LayerDecayOptimizerConstructor',
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise', num_layers=12))
+    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise', num_layers=6))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
          end=1500),

@@ -1,0 +1,318 @@
+#!/usr/bin/env python
+"""Speed of the ConvNeXt backbone against the official formulation, in one run.
+
+The reference is the official dense backbone's code, written here: the stem,
+downsampling and output norms are channels-first LayerNorms (explicit mean and
+variance over dim 1), and each block permutes to channels-last around its
+LayerNorm and MLP, multiplies by ``gamma`` and permutes back. It gets the
+toolkit backbone's weights, and the script first checks that both give the
+same outputs. Then, in the same process with the same threads, it times both
+interleaved (reference and toolkit alternate, median of ``--repeat``):
+inference (``torch.no_grad``, eval mode) and one training step (forward and
+backward of a random projection of the outputs, train mode) for each input.
+With the inference runs it interleaves a large SGEMM, the machine's practical
+ceiling under the same conditions, and reports the backbone's achieved
+GFLOP/s (its conv and linear multiply-adds, counted by mmengine, times 2 over
+its time) as a fraction of the SGEMM's.
+
+``--memory`` adds the peak training memory with and without ``with_cp``
+(activation checkpointing), each measured in a fresh process as the growth of
+its peak resident set during one training step, with the step time.
+
+    python benchmarks/backbone_speed.py [--arch tiny] [--repeat 5] \
+        [--inputs 1x3x800x1216 8x3x224x224] [--memory]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn.bricks import DropPath
+from mmengine.analysis import FlopAnalyzer
+from mmengine.logging import MMLogger
+
+from convnext_dense.models import ConvNeXt
+from convnext_dense.models.convnext import LAYER_NORM_EPS
+
+Shape = Tuple[int, int, int, int]
+
+
+class ChannelsFirstLayerNorm(nn.Module):
+    """The official code's LayerNorm for ``(N, C, H, W)`` tensors."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + LAYER_NORM_EPS)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class OfficialBlock(nn.Module):
+    """The official block: permutes around its LayerNorm and MLP."""
+
+    def __init__(self, dim: int, drop_path_rate: float) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.ones(dim))
+        self.drop_path = (
+            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.dwconv(x).permute(0, 2, 3, 1)
+        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
+        x = (self.gamma * x).permute(0, 3, 1, 2)
+        return shortcut + self.drop_path(x)
+
+
+class OfficialConvNeXt(nn.Module):
+    """The official dense backbone's forward, with the toolkit's key names."""
+
+    def __init__(self, backbone: ConvNeXt, drop_path_rate: float) -> None:
+        super().__init__()
+        dims, depths = backbone.dims, backbone.depths
+        self.out_indices = backbone.out_indices
+        self.downsample_layers = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(3, dims[0], kernel_size=4, stride=4),
+                          ChannelsFirstLayerNorm(dims[0]))
+        ] + [
+            nn.Sequential(ChannelsFirstLayerNorm(dims[i - 1]),
+                          nn.Conv2d(dims[i - 1], dims[i], 2, stride=2))
+            for i in range(1, len(dims))
+        ])
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[
+                OfficialBlock(dims[i], rates[sum(depths[:i]) + j])
+                for j in range(depth)
+            ]) for i, depth in enumerate(depths))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', ChannelsFirstLayerNorm(dims[i]))
+        self.load_state_dict(backbone.state_dict())
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outputs = []
+        for i, (downsample, stage) in enumerate(
+                zip(self.downsample_layers, self.stages)):
+            x = stage(downsample(x))
+            if i in self.out_indices:
+                outputs.append(getattr(self, f'norm{i}')(x))
+        return tuple(outputs)
+
+
+def parse_shape(text: str) -> Shape:
+    shape = tuple(int(v) for v in text.lower().split('x'))
+    if len(shape) != 4 or shape[1] != 3:
+        raise argparse.ArgumentTypeError(
+            f'{text!r}: give an input as Nx3xHxW, e.g. 1x3x800x1216')
+    return shape
+
+
+def build_backbone(arch: str, drop_path_rate: float,
+                   with_cp: bool = False) -> ConvNeXt:
+    torch.manual_seed(0)
+    backbone = ConvNeXt(arch=arch, drop_path_rate=drop_path_rate,
+                        layer_scale_init_value=1.0, with_cp=with_cp)
+    backbone.init_weights()
+    # Layer scales of a trained model are not all equal.
+    for name, param in backbone.named_parameters():
+        if name.endswith('gamma'):
+            param.data.uniform_(0.1, 1.0)
+    return backbone
+
+
+def check_same_outputs(ours: nn.Module, reference: nn.Module) -> None:
+    x = torch.randn(2, 3, 96, 160)
+    ours.eval(), reference.eval()
+    with torch.no_grad():
+        for a, b in zip(ours(x), reference(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def inference(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def run():
+        with torch.no_grad():
+            return model(x)
+
+    return run
+
+
+def training_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    with torch.no_grad():
+        projections = [torch.randn_like(o) for o in model.eval()(x)]
+
+    def run():
+        model.train()
+        for param in model.parameters():
+            param.grad = None
+        outputs = model(x)
+        sum((o * p).sum() for o, p in zip(outputs, projections)).backward()
+
+    return run
+
+
+def interleaved_medians(runs: Dict[str, Callable[[], object]],
+                        repeat: int) -> Dict[str, float]:
+    """Median seconds of each run; they alternate, in turn order reversed."""
+    for run in runs.values():
+        run()  # warm-up
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for i in range(repeat):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def sgemm(size: int) -> Callable[[], torch.Tensor]:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return lambda: a @ b
+
+
+def conv_linear_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of the convolutions and linear layers (mmengine's count)."""
+    analyzer = FlopAnalyzer(model.eval(), (x, ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    by_operator = analyzer.by_operator()
+    return sum(by_operator[op] for op in ('conv', 'linear', 'addmm', 'matmul')
+               if op in by_operator)
+
+
+def speed(args: argparse.Namespace) -> None:
+    ours = build_backbone(args.arch, args.drop_path_rate)
+    reference = OfficialConvNeXt(ours, args.drop_path_rate)
+    check_same_outputs(ours, reference)
+    print(f'ConvNeXt-{args.arch}, fp32, {torch.get_num_threads()} threads, '
+          f'median of {args.repeat} interleaved runs; load average before: '
+          f'{os.getloadavg()[0]:.2f}')
+    sgemm_gflop = 2 * args.sgemm_size**3 / 1e9
+    for shape in args.inputs:
+        x = torch.randn(*shape)
+        cases = [('inference', inference)]
+        if not args.skip_train:
+            cases.append(('training step', training_step))
+        for case, make_run in cases:
+            runs = dict(reference=make_run(reference, x),
+                        ours=make_run(ours, x))
+            if case == 'inference':
+                runs['sgemm'] = sgemm(args.sgemm_size)
+            medians = interleaved_medians(runs, args.repeat)
+            line = (f'  {"x".join(map(str, shape)):>13} {case:<14} '
+                    f'reference {medians["reference"] * 1e3:8.1f} ms   '
+                    f'toolkit {medians["ours"] * 1e3:8.1f} ms   speed-up '
+                    f'{medians["reference"] / medians["ours"]:.2f}x')
+            if case == 'inference':
+                gflops = 2 * conv_linear_macs(reference, x) / 1e9 / \
+                    medians['ours']
+                ceiling = sgemm_gflop / medians['sgemm']
+                line += (f'   {gflops:.1f} GFLOP/s = {gflops / ceiling:.0%} '
+                         f'of SGEMM {args.sgemm_size} ({ceiling:.1f})')
+            print(line, flush=True)
+    print(f'  load average after: {os.getloadavg()[0]:.2f}')
+
+
+def peak_memory_child(args: argparse.Namespace) -> None:
+    """One training step in this fresh process; prints JSON with its cost."""
+    backbone = build_backbone(args.arch, args.drop_path_rate,
+                              with_cp=args.memory_child == 'with_cp')
+    x = torch.randn(*args.memory_input)
+    step = training_step(backbone, x)
+    step()  # allocator warm-up
+    rss_before = _status_kib('VmRSS')
+    _reset_peak_rss()
+    start = time.perf_counter()
+    step()
+    seconds = time.perf_counter() - start
+    print(json.dumps(dict(peak_growth_mib=(_status_kib('VmHWM') - rss_before)
+                          / 1024, seconds=seconds)))
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'/proc/self/status has no {field}')
+
+
+def _reset_peak_rss() -> None:
+    """Restarts VmHWM (the peak resident set) from the current RSS (Linux)."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+
+
+def memory(args: argparse.Namespace) -> None:
+    shape = 'x'.join(map(str, args.memory_input))
+    print(f'with_cp, training step at {shape} (each in a fresh process):')
+    results = {}
+    for mode in ('plain', 'with_cp'):
+        done = subprocess.run(
+            [sys.executable, __file__, '--arch', args.arch, '--memory-child',
+             mode, '--memory-input', shape, '--drop-path-rate',
+             str(args.drop_path_rate)],
+            capture_output=True, text=True, check=True)
+        results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f'  {mode:<8} peak memory growth '
+              f'{results[mode]["peak_growth_mib"]:8.0f} MiB   step '
+              f'{results[mode]["seconds"]:6.2f} s', flush=True)
+    plain, cp = results['plain'], results['with_cp']
+    print(f'  with_cp saves {1 - cp["peak_growth_mib"] / plain["peak_growth_mib"]:.0%} '
+          f'of the peak growth for {cp["seconds"] / plain["seconds"] - 1:+.0%} '
+          'step time')
+
+
+def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--arch', default='tiny')
+    parser.add_argument('--inputs', nargs='+', type=parse_shape,
+                        default=[(1, 3, 800, 1216), (8, 3, 224, 224)],
+                        help='NxCxHxW inputs')
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--drop-path-rate', type=float, default=0.4,
+                        help='stochastic depth while training (the paper '
+                        'trains ConvNeXt-T detectors with 0.4)')
+    parser.add_argument('--skip-train', action='store_true',
+                        help='time inference only')
+    parser.add_argument('--sgemm-size', type=int, default=4096)
+    parser.add_argument('--memory', action='store_true',
+                        help='also measure the peak training memory with '
+                        'and without with_cp')
+    parser.add_argument('--memory-input', type=parse_shape,
+                        default=(2, 3, 800, 1216))
+    parser.add_argument('--memory-child', choices=['plain', 'with_cp'],
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    # init_weights logs a line per parameter at INFO: keep the output short.
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+    if args.memory_child:
+        peak_memory_child(args)
+        return
+    speed(args)
+    if args.memory:
+        memory(args)
+
+
+if __name__ == '__main__':
+    main()

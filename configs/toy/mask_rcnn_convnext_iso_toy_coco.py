@@ -1,0 +1,29 @@
+# Toy Mask R-CNN on an isotropic ConvNeXt for a CPU: the toy Mask R-CNN (FPN
+# and narrow heads on the toy COCO data, from scratch) with its ConvNeXt
+# replaced by a small isotropic one (4 blocks of 128 at stride 16) and ViTDet's
+# simple feature pyramid in front of the FPN, as in the full plain configs.
+_base_ = './mask_rcnn_convnext_toy_coco.py'
+
+depth, dim = 4, 128
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='convnext_dense.ConvNeXtIsotropic',
+        arch=dict(depth=depth, dim=dim)),
+    neck=[
+        dict(
+            type='convnext_dense.SimpleFeaturePyramid',
+            in_channels=dim,
+            in_stride=16),
+        dict(_base_.model.neck, in_channels=[dim // 4, dim // 2, dim, dim]),
+    ])
+
+max_epochs = 6
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=max_epochs,
+         milestones=[max_epochs - 1]),
+]
+# The plain layer-wise rule: num_layers is the depth.
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=depth))

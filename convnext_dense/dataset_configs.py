@@ -1,0 +1,29 @@
+"""The dataset configs inside mmengine's dataset wrappers."""
+from typing import Iterator, Mapping, Tuple
+
+
+def leaf_datasets(dataset: Mapping,
+                  where: str = 'dataset') -> Iterator[Tuple[Mapping, str]]:
+    """Yields the dataset configs inside wrappers, with their config paths.
+
+    A wrapper holds one dataset under ``dataset`` (``RepeatDataset``,
+    ``ClassBalancedDataset``, mmdet's ``MultiImageMixDataset``) or several
+    under ``datasets`` (``ConcatDataset``); wrappers may nest.
+
+    Args:
+        dataset: A dataset config, e.g. ``cfg.train_dataloader.dataset``.
+        where: Its path in the config, for messages. Defaults to
+            ``'dataset'``.
+
+    Yields:
+        tuple: Each leaf dataset config (the object in the config, so that
+        changing it changes the config) and its path, e.g.
+        ``train_dataloader.dataset.datasets[1]``.
+    """
+    if 'dataset' in dataset:
+        yield from leaf_datasets(dataset['dataset'], f'{where}.dataset')
+    elif 'datasets' in dataset:
+        for i, inner in enumerate(dataset['datasets']):
+            yield from leaf_datasets(inner, f'{where}.datasets[{i}]')
+    else:
+        yield dataset, where

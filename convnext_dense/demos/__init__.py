@@ -1,1 +1,0 @@
-"""End-to-end demos on the embedded toy datasets."""

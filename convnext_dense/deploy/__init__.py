@@ -1,0 +1,2 @@
+"""Deployment: ONNX export, checked in onnxruntime
+(``tools/export_onnx.py``)."""

@@ -1,0 +1,68 @@
+"""What the speed and complexity tools share: a config's test input size and
+the process's peak memory."""
+from typing import Optional, Tuple
+
+from mmengine.config import Config
+
+from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.errors import ConfigError
+
+
+def inference_input_hw(cfg: Config) -> Tuple[int, int]:
+    """(height, width) of the test pipeline's ``Resize`` scale.
+
+    That is the largest image the test pipeline produces (1333x800 for COCO,
+    2048x512 for ADE20K): a ``keep_ratio`` resize fits each image inside it.
+
+    Raises:
+        ConfigError: The first test dataset's pipeline has no ``Resize`` with
+            a ``scale``.
+    """
+    dataset, where = next(leaf_datasets(cfg.test_dataloader.dataset,
+                                        'test_dataloader.dataset'))
+    for step in dataset.get('pipeline', []):
+        if step.get('type') in ('Resize', 'mmdet.Resize', 'mmseg.Resize') \
+                and step.get('scale'):
+            width, height = step['scale']
+            return int(height), int(width)
+    raise ConfigError(f'{cfg.filename}: {where}.pipeline has no Resize with a '
+                      'scale to take the test input size from; pass --shape '
+                      'H W')
+
+
+def _status_kib(field: str) -> Optional[int]:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def resident_mib() -> Optional[float]:
+    """The process's resident set size in MiB (None where /proc is missing)."""
+    kib = _status_kib('VmRSS')
+    return None if kib is None else kib / 1024
+
+
+def peak_resident_mib() -> Optional[float]:
+    """The peak resident set size in MiB since the last :func:`reset_peak_resident`
+    (or the process start); None where /proc is missing."""
+    kib = _status_kib('VmHWM')
+    return None if kib is None else kib / 1024
+
+
+def reset_peak_resident() -> bool:
+    """Restarts the peak resident set size from the current one (Linux).
+
+    Returns:
+        bool: Whether the kernel took the reset.
+    """
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
