@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
 ONNX = ['onnx>=1.23', 'onnxruntime>=1.32', 'onnxscript>=0.7']
 # tools/train.py --tensorboard.
 TENSORBOARD = ['tensorboard>=2.21']
+# The opt-in faster COCO evaluation backend.
+FASTER_COCO_EVAL = ['faster-coco-eval>=1.8']
 
 setup(
     name='convnext-dense',
@@ -41,8 +43,9 @@ setup(
     extras_require={
         'onnx': ONNX,
         'tensorboard': TENSORBOARD,
+        'faster-coco-eval': FASTER_COCO_EVAL,
         # The suite exercises every optional feature.
-        'tests': ['pytest>=7', *ONNX, *TENSORBOARD],
+        'tests': ['pytest>=7', *ONNX, *TENSORBOARD, *FASTER_COCO_EVAL],
     },
     license='Apache-2.0',
 )
