@@ -172,3 +172,42 @@ def test_pyramid_output_widths_match_the_heads(name):
             pyramid.out_channels[:3])
     assert pyramid.out_strides == (4, 8, 16, 32)
     assert pyramid.in_stride == model.backbone.patch_size
+
+
+# toy config -> (backbone type, patch, backbone params, model params)
+TOYS = {
+    'toy/mask_rcnn_convnext_iso_toy_coco.py':
+    ('ConvNeXtIsotropic', 16, 651_904, 1_972_354),
+    'toy/mask_rcnn_convmixer_toy_coco.py':
+    ('ConvMixer', 3, 32_384, 1_272_482),
+    'toy/upernet_convnext_iso_toy_ade.py':
+    ('ConvNeXtIsotropic', 4, 148_800, 640_776),
+    'toy/upernet_convmixer_toy_ade.py': ('ConvMixer', 3, 32_384, 524_360),
+}
+
+
+@pytest.mark.parametrize('name', sorted(TOYS))
+def test_toy_configs_build_small_seeded_and_consistent(name):
+    kind, patch, backbone_params, model_params = TOYS[name]
+    cfg = load(name)
+    backbone = cfg.model.backbone
+    assert backbone.type == f'convnext_dense.{kind}'
+    assert backbone.get('init_cfg') is None  # from scratch
+    assert cfg.randomness.seed == 0
+    detection = 'coco' in name
+    data_root = cfg.train_dataloader.dataset.data_root
+    assert data_root.rstrip('/') == ('data/toy_coco' if detection else
+                                     'data/toy_ade')
+    model = build_on_meta(cfg)
+    assert model.backbone.patch_size == patch
+    pyramid = model.neck[0] if detection else model.neck
+    assert pyramid.in_stride == patch
+    heads = (model.neck[1].lateral_convs if detection else
+             model.decode_head.lateral_convs)
+    assert [c.conv.in_channels for c in heads] == list(
+        pyramid.out_channels[:len(heads)])
+    assert cfg.optim_wrapper.paramwise_cfg.decay_type == 'layer_wise'
+    assert cfg.optim_wrapper.paramwise_cfg.num_layers == model.backbone.depth
+    assert sum(p.numel() for p in model.backbone.parameters()
+               ) == backbone_params
+    assert sum(p.numel() for p in model.parameters()) == model_params

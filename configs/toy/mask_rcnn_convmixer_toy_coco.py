@@ -4,8 +4,8 @@
 # the FPN. Patch 3 suits the 128x128 toy images (the released models' patch 7
 # suits 224 and up); like patch 7, it is not a power of two, so the pyramid
 # resamples the map to the next one's stride (4) before building the levels.
-# From scratch: no layer-wise lr decay (rate 1), a higher lr, 6 epochs (300
-# iterations of 4 images) with the lr step after the fifth.
+# From scratch: no layer-wise lr decay (rate 1), a higher lr, 7 epochs (350
+# iterations of 4 images) with the lr step after the sixth.
 _base_ = './mask_rcnn_convnext_toy_coco.py'
 
 depth, dim, patch = 4, 64, 3
@@ -23,7 +23,7 @@ model = dict(
         dict(_base_.model.neck, in_channels=[dim] * 4),
     ])
 
-max_epochs = 6
+max_epochs = 7
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(_base_.param_scheduler[0], end=30),

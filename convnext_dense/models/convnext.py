@@ -6,7 +6,8 @@ fine-tuned checkpoints load key for key; other weight formats are converted by
 :mod:`convnext_dense.checkpoint.convert`.
 """
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -84,6 +85,36 @@ def split_pretrained_init_cfg(
                 + (f', not {", ".join(unknown)}' if unknown else ''))
         pretrained.append(entry)
     return pretrained, others
+
+
+def apply_init_cfg(backbone: BaseModule,
+                   resolve: Callable[[str], str] = str) -> None:
+    """Applies a backbone's ``init_cfg`` (a dict or a list) after its default
+    init: ``Pretrained`` entries load through the format conversion of
+    :func:`convnext_dense.checkpoint.load_backbone_weights` (with their
+    ``prefix``, if any), after the other entries, which mmengine applies as
+    usual; like mmengine, pretrained weights come last.
+
+    Args:
+        backbone: A backbone with ``family`` and ``weights_converter``.
+        resolve: Maps an entry's ``checkpoint`` to the path or URL to load
+            (e.g. a release name to its URL). Defaults to the identity.
+    """
+    pretrained, others = split_pretrained_init_cfg(
+        backbone.init_cfg, owner=backbone.family)
+    if not pretrained:
+        BaseModule.init_weights(backbone)
+        return
+    if others:
+        initialize(backbone, others)
+    # Deferred import: the loader pulls in mmengine's runner.
+    from convnext_dense.checkpoint import load_backbone_weights
+    for entry in pretrained:
+        load_backbone_weights(
+            backbone, resolve(entry['checkpoint']),
+            map_location=entry.get('map_location', 'cpu'),
+            prefix=entry.get('prefix'))
+    backbone._is_init = True
 
 
 #: Output stride of each stage: the stem divides by 4, each downsampling by 2.
@@ -383,20 +414,7 @@ class ConvNeXt(BaseModule):
         as usual; like mmengine, pretrained weights come last.
         """
         self.apply(_init_linear_and_conv)
-        pretrained, others = split_pretrained_init_cfg(self.init_cfg)
-        if not pretrained:
-            super().init_weights()
-            return
-        if others:
-            initialize(self, others)
-        # Deferred import: the loader pulls in mmengine's runner.
-        from convnext_dense.checkpoint import load_backbone_weights
-        for entry in pretrained:
-            load_backbone_weights(
-                self, resolve_pretrained_checkpoint(entry['checkpoint']),
-                map_location=entry.get('map_location', 'cpu'),
-                prefix=entry.get('prefix'))
-        self._is_init = True
+        apply_init_cfg(self, resolve=resolve_pretrained_checkpoint)
 
     @property
     def arch_summary(self) -> str:

@@ -15,11 +15,11 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import initialize
 
 from convnext_dense.errors import ConfigError
 
-from .convnext import resolve_out_indices, split_pretrained_init_cfg
+from .convnext import (apply_init_cfg, resolve_out_indices,
+                       split_pretrained_init_cfg)
 
 Arch = Union[str, Mapping[str, Any]]
 
@@ -130,21 +130,7 @@ class PlainBackbone(BaseModule):
         other entries, which mmengine applies as usual.
         """
         self.reset_parameters()
-        pretrained, others = split_pretrained_init_cfg(
-            self.init_cfg, owner=self.family)
-        if not pretrained:
-            super().init_weights()
-            return
-        if others:
-            initialize(self, others)
-        # Deferred import: the loader pulls in mmengine's runner.
-        from convnext_dense.checkpoint import load_backbone_weights
-        for entry in pretrained:
-            load_backbone_weights(
-                self, entry['checkpoint'],
-                map_location=entry.get('map_location', 'cpu'),
-                prefix=entry.get('prefix'))
-        self._is_init = True
+        apply_init_cfg(self)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Returns the outputs of ``out_indices``, contiguous NCHW."""
