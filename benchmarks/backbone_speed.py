@@ -6,10 +6,11 @@ downsampling and output norms are channels-first LayerNorms (explicit mean and
 variance over dim 1), and each block permutes to channels-last around its
 LayerNorm and MLP, multiplies by ``gamma`` and permutes back. It gets the
 toolkit backbone's weights, and the script first checks that both give the
-same outputs. Then, in the same process with the same threads, it times both
-interleaved (reference and toolkit alternate, median of ``--repeat``):
-inference (``torch.no_grad``, eval mode) and one training step (forward and
-backward of a random projection of the outputs, train mode) for each input.
+same outputs. Then, in one process per input and mode (so that no case
+inherits another's heap) with the same threads, it times both interleaved
+(reference and toolkit alternate, median of ``--repeat``): inference
+(``torch.no_grad``, eval mode) and one training step (forward and backward of
+a random projection of the outputs, train mode).
 With the inference runs it interleaves a large SGEMM, the machine's practical
 ceiling under the same conditions, and reports the backbone's achieved
 GFLOP/s (its conv and linear multiply-adds, counted by mmengine, times 2 over
@@ -17,7 +18,8 @@ its time) as a fraction of the SGEMM's.
 
 ``--memory`` adds the peak training memory with and without ``with_cp``
 (activation checkpointing), each measured in a fresh process as the growth of
-its peak resident set during one training step, with the step time.
+its peak resident set during its first training step, with the time of the
+second.
 
     python benchmarks/backbone_speed.py [--arch tiny] [--repeat 5] \
         [--inputs 1x3x800x1216 8x3x224x224] [--memory]
@@ -39,6 +41,8 @@ from mmengine.logging import MMLogger
 
 from convnext_dense.models import ConvNeXt
 from convnext_dense.models.convnext import LAYER_NORM_EPS
+from convnext_dense.profiling import (peak_resident_mib, reset_peak_resident,
+                                      resident_mib)
 
 Shape = Tuple[int, int, int, int]
 
@@ -196,80 +200,83 @@ def conv_linear_macs(model: nn.Module, x: torch.Tensor) -> int:
                if op in by_operator)
 
 
-def speed(args: argparse.Namespace) -> None:
+def child(args: argparse.Namespace, *extra: str) -> dict:
+    """Runs this script with ``extra`` arguments in a fresh process; its JSON."""
+    done = subprocess.run(
+        [sys.executable, __file__, '--arch', args.arch, '--repeat',
+         str(args.repeat), '--drop-path-rate', str(args.drop_path_rate),
+         '--sgemm-size', str(args.sgemm_size), *extra],
+        capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f'{" ".join(extra)} failed:\n{done.stderr[-3000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def speed_case(args: argparse.Namespace) -> None:
+    """One input and mode, both models interleaved; prints JSON medians."""
+    shape, case = args.case
     ours = build_backbone(args.arch, args.drop_path_rate)
     reference = OfficialConvNeXt(ours, args.drop_path_rate)
     check_same_outputs(ours, reference)
+    x = torch.randn(*parse_shape(shape))
+    make_run = inference if case == 'inference' else training_step
+    runs = dict(reference=make_run(reference, x), ours=make_run(ours, x))
+    result = {}
+    if case == 'inference':
+        runs['sgemm'] = sgemm(args.sgemm_size)
+        result['gflop'] = 2 * conv_linear_macs(reference, x) / 1e9
+    result.update(interleaved_medians(runs, args.repeat))
+    print(json.dumps(result))
+
+
+def speed(args: argparse.Namespace) -> None:
     print(f'ConvNeXt-{args.arch}, fp32, {torch.get_num_threads()} threads, '
-          f'median of {args.repeat} interleaved runs; load average before: '
-          f'{os.getloadavg()[0]:.2f}')
-    sgemm_gflop = 2 * args.sgemm_size**3 / 1e9
+          f'median of {args.repeat} interleaved runs, each input and mode in '
+          f'a fresh process; load average before: {os.getloadavg()[0]:.2f}')
+    cases = ['inference'] + ([] if args.skip_train else ['training'])
     for shape in args.inputs:
-        x = torch.randn(*shape)
-        cases = [('inference', inference)]
-        if not args.skip_train:
-            cases.append(('training step', training_step))
-        for case, make_run in cases:
-            runs = dict(reference=make_run(reference, x),
-                        ours=make_run(ours, x))
+        shape = 'x'.join(map(str, shape))
+        for case in cases:
+            result = child(args, '--case', shape, case)
+            line = (f'  {shape:>13} {case:<9} reference '
+                    f'{result["reference"] * 1e3:8.1f} ms   toolkit '
+                    f'{result["ours"] * 1e3:8.1f} ms   speed-up '
+                    f'{result["reference"] / result["ours"]:.2f}x')
             if case == 'inference':
-                runs['sgemm'] = sgemm(args.sgemm_size)
-            medians = interleaved_medians(runs, args.repeat)
-            line = (f'  {"x".join(map(str, shape)):>13} {case:<14} '
-                    f'reference {medians["reference"] * 1e3:8.1f} ms   '
-                    f'toolkit {medians["ours"] * 1e3:8.1f} ms   speed-up '
-                    f'{medians["reference"] / medians["ours"]:.2f}x')
-            if case == 'inference':
-                gflops = 2 * conv_linear_macs(reference, x) / 1e9 / \
-                    medians['ours']
-                ceiling = sgemm_gflop / medians['sgemm']
+                gflops = result['gflop'] / result['ours']
+                ceiling = 2 * args.sgemm_size**3 / 1e9 / result['sgemm']
                 line += (f'   {gflops:.1f} GFLOP/s = {gflops / ceiling:.0%} '
                          f'of SGEMM {args.sgemm_size} ({ceiling:.1f})')
             print(line, flush=True)
     print(f'  load average after: {os.getloadavg()[0]:.2f}')
 
 
-def peak_memory_child(args: argparse.Namespace) -> None:
+def peak_memory_case(args: argparse.Namespace) -> None:
     """One training step in this fresh process; prints JSON with its cost."""
     backbone = build_backbone(args.arch, args.drop_path_rate,
-                              with_cp=args.memory_child == 'with_cp')
+                              with_cp=args.memory_case == 'with_cp')
     x = torch.randn(*args.memory_input)
     step = training_step(backbone, x)
-    step()  # allocator warm-up
-    rss_before = _status_kib('VmRSS')
-    _reset_peak_rss()
+    # The first step's peak: freed memory stays resident for the next ones.
+    rss_before = resident_mib()
+    reset_peak_resident()
+    step()
+    peak_growth = peak_resident_mib() - rss_before
     start = time.perf_counter()
     step()
-    seconds = time.perf_counter() - start
-    print(json.dumps(dict(peak_growth_mib=(_status_kib('VmHWM') - rss_before)
-                          / 1024, seconds=seconds)))
-
-
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'/proc/self/status has no {field}')
-
-
-def _reset_peak_rss() -> None:
-    """Restarts VmHWM (the peak resident set) from the current RSS (Linux)."""
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
+    print(json.dumps(dict(peak_growth_mib=peak_growth,
+                          seconds=time.perf_counter() - start)))
 
 
 def memory(args: argparse.Namespace) -> None:
     shape = 'x'.join(map(str, args.memory_input))
-    print(f'with_cp, training step at {shape} (each in a fresh process):')
+    print(f'with_cp, training step at {shape} (each in a fresh process: the '
+          'peak resident set of the first step over the one before it, the '
+          'time of the second):')
     results = {}
     for mode in ('plain', 'with_cp'):
-        done = subprocess.run(
-            [sys.executable, __file__, '--arch', args.arch, '--memory-child',
-             mode, '--memory-input', shape, '--drop-path-rate',
-             str(args.drop_path_rate)],
-            capture_output=True, text=True, check=True)
-        results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[mode] = child(args, '--memory-case', mode, '--memory-input',
+                              shape)
         print(f'  {mode:<8} peak memory growth '
               f'{results[mode]["peak_growth_mib"]:8.0f} MiB   step '
               f'{results[mode]["seconds"]:6.2f} s', flush=True)
@@ -297,7 +304,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         'and without with_cp')
     parser.add_argument('--memory-input', type=parse_shape,
                         default=(2, 3, 800, 1216))
-    parser.add_argument('--memory-child', choices=['plain', 'with_cp'],
+    parser.add_argument('--memory-case', choices=['plain', 'with_cp'],
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--case', nargs=2, metavar=('INPUT', 'MODE'),
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -306,8 +315,11 @@ def main() -> None:
     args = parse_args()
     # init_weights logs a line per parameter at INFO: keep the output short.
     MMLogger.get_instance('mmengine', log_level='WARNING')
-    if args.memory_child:
-        peak_memory_child(args)
+    if args.memory_case:
+        peak_memory_case(args)
+        return
+    if args.case:
+        speed_case(args)
         return
     speed(args)
     if args.memory:

@@ -39,7 +39,29 @@ class OutputExistsError(UserError, FileExistsError):
     """An output folder already holds something the toolkit would replace."""
 
 
+class UnreadableFileError(UserError, ValueError):
+    """A file the user named (checkpoint, image, label map) is empty,
+    truncated, corrupt or of another kind, or is a folder."""
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset's annotations or label maps hold values the toolkit cannot
+    train or evaluate on."""
+
+
+class TrainingDivergedError(ConvNeXtDenseError, FloatingPointError):
+    """A training loss became NaN or infinite; training stopped before saving
+    that iteration's weights."""
+
+
+class CheckpointWriteError(ConvNeXtDenseError, OSError):
+    """A checkpoint (or another output file) could not be written: a full
+    disk, an unwritable folder, a path through a file."""
+
+
 __all__ = [
     'ConvNeXtDenseError', 'UserError', 'ConfigError', 'CheckpointFormatError',
-    'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError'
+    'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError',
+    'TrainingDivergedError', 'CheckpointWriteError', 'UnreadableFileError',
+    'DatasetError'
 ]

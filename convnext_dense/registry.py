@@ -14,6 +14,7 @@ from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import (
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS)
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 SCOPE = 'convnext_dense'
@@ -41,3 +42,9 @@ METRICS = Registry(
     parent=MMENGINE_METRICS,
     scope=SCOPE,
     locations=['convnext_dense.evaluation'])
+
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope=SCOPE,
+    locations=['convnext_dense.checked_loading'])

@@ -1,7 +1,6 @@
 """tools/test.py --classwise: per-class box and mask AP of mmdet's COCO metric,
-as tables in the log and as coco/per_class in the metrics JSON."""
-import json
-
+as tables in the log and as coco/per_class in the metrics JSON (tools/test.py
+--classwise on the trained toy detectors: test_detection_tools.py)."""
 import numpy as np
 import pytest
 import torch
@@ -9,7 +8,6 @@ from mmdet.evaluation import CocoMetric
 from mmengine.evaluator import Evaluator
 from pycocotools.coco import COCO
 
-from conftest import check, run_tool
 from convnext_dense.evaluation.classwise import (ClasswiseCocoMetric,
                                                  enable_classwise)
 from convnext_dense.errors import UserError
@@ -81,21 +79,3 @@ def test_without_a_coco_metric_it_is_one_line():
                        r'of cfg\.py has no CocoMetric computing AP, whose '
                        r'per-class AP it reports$'):
         enable_classwise(Evaluator([]), 'cfg.py')
-
-
-def test_test_py_classwise(toy_run, tmp_path):
-    run = toy_run('mask_rcnn')
-    done = check(run_tool('test.py', run.config, run.checkpoint,
-                          '--work-dir', tmp_path, '--classwise',
-                          cwd=run.cwd))
-    (written, ) = tmp_path.glob('metrics_*.json')
-    metrics = json.loads(written.read_text())
-    per_class = metrics['coco/per_class']
-    assert list(per_class) == list(toy_coco.CLASSES)
-    for iou_type in ('bbox', 'segm'):
-        values = [per_class[name][f'{iou_type}_mAP'] for name in per_class]
-        # COCO's mAP is the mean over the classes (each rounded by mmdet).
-        assert np.mean(values) == pytest.approx(
-            metrics[f'coco/{iou_type}_mAP'], abs=2e-3)
-    log = done.stdout + done.stderr
-    assert log.count('| category | mAP') == 2

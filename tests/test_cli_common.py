@@ -1,12 +1,14 @@
 """What the tools share: one-line errors, config checks, dataset checks."""
 import pickle
 import re
+from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
 
 from convnext_dense.cli.common import (check_datasets, load_config, run_cli,
                                        set_work_dir)
+from convnext_dense.engine.hooks import TestProgressBarHook
 from convnext_dense.errors import (CheckpointFormatError, ConfigError,
                                    ConvNeXtDenseError, InputNotFoundError,
                                    OutputExistsError, UnsafeCheckpointError,
@@ -105,3 +107,22 @@ def test_other_exceptions_are_not_swallowed(bug, capsys):
     with pytest.raises(type(bug)):
         run_cli(main)
     assert 'error:' not in capsys.readouterr().err
+
+
+def test_an_error_during_evaluation_starts_its_own_line(capsys):
+    """An error raised while the test progress bar draws (a bad label map in
+    the loop) is printed on a line of its own, not after the bar."""
+    runner = SimpleNamespace(
+        test_dataloader=SimpleNamespace(dataset=[0] * 4), world_size=1)
+    bar = TestProgressBarHook()
+
+    def main():
+        bar.before_test_epoch(runner)
+        bar.after_test_iter(runner, 0, outputs=[None])
+        raise UserError('label map x.png holds labels 7')
+
+    with pytest.raises(SystemExit):
+        run_cli(main)
+    err = capsys.readouterr().err
+    assert '1/4' in err
+    assert err.splitlines()[-1] == 'error: label map x.png holds labels 7'

@@ -2,9 +2,9 @@
 slurm_train.sh: the commands they launch, with the extra arguments passed
 through intact.
 
-mmengine's pytorch launcher calls torch.cuda.set_device, so a real torchrun
-run needs GPUs; the scripts run here with a recording stand-in for the
-interpreter (PYTHON) and for srun, which shows the exact command line.
+The scripts run here with a recording stand-in for the interpreter (PYTHON)
+and for srun, which shows the exact command line; real 2-process runs on CPU
+(gloo) are in test_distributed.py.
 """
 import os
 import shutil

@@ -1,15 +1,18 @@
 """The detection tools end to end on the toy COCO data, each as a user runs
 it (a subprocess): tools/train.py learns (box and mask AP >= 0.5 on the
 held-out split) for the toy Mask R-CNN and Cascade Mask R-CNN, tools/test.py
-reproduces the AP from the saved checkpoint, --resume continues an
-interrupted run, tools/infer.py paints PNGs, --tta on a mask detector is
-one line. (A missing dataset: test_cli_errors.py.)
+reproduces the AP from the saved checkpoint (with --classwise: per-class AP
+whose mean is the AP), --resume continues an interrupted run, tools/infer.py
+paints PNGs, --tta on a mask detector is one line. (A missing dataset: test_cli_errors.py.)
 """
 import json
 import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -74,24 +77,57 @@ def test_fp16_config_trains_in_fp32_with_one_warning(trained):
     assert 'loss_scaler' not in saved
 
 
-@pytest.mark.slow
-def test_test_py_reproduces_the_ap(trained, tmp_path):
-    dump, painted = tmp_path / 'predictions.pkl', tmp_path / 'painted'
+@dataclass(frozen=True)
+class Evaluated:
+    """One tools/test.py run of a trained toy detector, shared by the tests
+    of what it printed and wrote."""
+    run: ToyRun
+    done: subprocess.CompletedProcess
+    metrics: dict
+    dump: Path
+    painted: Path
+
+
+@pytest.fixture(scope='module', params=sorted(TOY))
+def tested(request, toy_run, tmp_path_factory) -> Evaluated:
+    """tools/test.py on each toy detector's final checkpoint, once, with
+    --classwise, --out and --show-dir."""
+    run = toy_run(request.param)
+    work_dir = tmp_path_factory.mktemp(f'test_py_{run.name}')
+    dump, painted = work_dir / 'predictions.pkl', work_dir / 'painted'
     done = check(run_tool(
-        'test.py', trained.config, trained.checkpoint, '--work-dir', tmp_path,
-        '--out', dump, '--show-dir', painted, cwd=trained.cwd))
-    metrics = only_metrics_json(tmp_path)
-    expected = trained.val_metrics()
+        'test.py', run.config, run.checkpoint, '--work-dir', work_dir,
+        '--out', dump, '--show-dir', painted, '--classwise', cwd=run.cwd))
+    return Evaluated(run, done, only_metrics_json(work_dir), dump, painted)
+
+
+@pytest.mark.slow
+def test_test_py_reproduces_the_ap(tested):
+    expected = tested.run.val_metrics()
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
                 'coco/segm_mAP_50'):
-        assert metrics[key] == pytest.approx(expected[key], abs=1e-3), key
+        assert tested.metrics[key] == pytest.approx(expected[key],
+                                                    abs=1e-3), key
     # The progress bar counted every held-out image.
-    assert '50/50' in done.stderr
+    assert '50/50' in tested.done.stderr
     # --out dumped every prediction, --show-dir painted every image.
-    predictions = load(dump)
+    predictions = load(tested.dump)
     assert len(predictions) == 50
     assert all('pred_instances' in p for p in predictions)
-    assert len(list(painted.glob('*.png'))) == 50
+    assert len(list(tested.painted.glob('*.png'))) == 50
+
+
+@pytest.mark.slow
+def test_test_py_classwise(tested):
+    per_class = tested.metrics['coco/per_class']
+    assert list(per_class) == list(toy_coco.CLASSES)
+    for iou_type in ('bbox', 'segm'):
+        values = [per_class[name][f'{iou_type}_mAP'] for name in per_class]
+        # COCO's mAP is the mean over the classes (each rounded by mmdet).
+        assert np.mean(values) == pytest.approx(
+            tested.metrics[f'coco/{iou_type}_mAP'], abs=2e-3)
+    log = tested.done.stdout + tested.done.stderr
+    assert log.count('| category | mAP') == 2
 
 
 BOX_ONLY = """_base_ = {base!r}

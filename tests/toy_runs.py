@@ -3,14 +3,17 @@
 Every toy model is trained by ``tools/train.py`` in a subprocess, as a user
 would run it, in one shared folder that holds the generated toy datasets under
 ``data/`` (where the toy configs look for them). The runs start in the
-background as soon as the session knows it needs them, at most
-:data:`PARALLEL_RUNS` at a time with one torch thread each, while the tests
-that need no trained model go on in the main process; a test asking for a run
-waits for it.
+background as soon as the session knows it needs them, on at most
+:data:`CORES` processes at a time with one torch thread each (a 2-process
+run, through ``tools/dist_train.sh``, takes two), while the tests that need no
+trained model go on in the main process; a test asking for a run waits for
+it.
 """
 import glob
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
+from mmengine.config import Config
+
 from helpers import CONFIGS, TOOLS, tool_env
 
-#: Trainings running side by side: one per core.
-PARALLEL_RUNS = 2
+#: Training processes running side by side: one per core.
+CORES = 2
 #: Longest a single toy training may take before the session gives up on it.
 RUN_TIMEOUT_S = 1200
 
@@ -37,9 +42,23 @@ class ToySpec:
         interrupt: Kill the run (SIGKILL) right after its first checkpoint
             and finish it with ``--resume``, so that the trained model is
             that of a resumed run.
+        procs: Processes to train on: 2 trains through
+            ``tools/dist_train.sh`` (gloo), each process with half of the
+            config's batch, so that the total batch is the config's.
     """
     config: Path
     interrupt: bool = False
+    procs: int = 1
+
+    @property
+    def dist_args(self) -> List[str]:
+        """What a run on :attr:`procs` processes adds to the command line."""
+        if self.procs == 1:
+            return []
+        batch = Config.fromfile(str(self.config)).train_dataloader.batch_size
+        assert batch % self.procs == 0, (self.config, batch, self.procs)
+        return ['--cfg-options',
+                f'train_dataloader.batch_size={batch // self.procs}']
 
 
 #: Every toy model the suite trains, longest first (the order they start in).
@@ -48,6 +67,14 @@ TOY_SPECS: Dict[str, ToySpec] = {
                          interrupt=True),
     'cascade': ToySpec(CONFIGS / 'toy/cascade_mask_rcnn_convnext_toy_coco.py'),
     'upernet': ToySpec(CONFIGS / 'toy/upernet_convnext_toy_ade.py'),
+    'mask_rcnn_iso': ToySpec(
+        CONFIGS / 'toy/mask_rcnn_convnext_iso_toy_coco.py', procs=2),
+    'mask_rcnn_convmixer': ToySpec(
+        CONFIGS / 'toy/mask_rcnn_convmixer_toy_coco.py'),
+    'upernet_iso': ToySpec(CONFIGS / 'toy/upernet_convnext_iso_toy_ade.py',
+                           procs=2),
+    'upernet_convmixer': ToySpec(
+        CONFIGS / 'toy/upernet_convmixer_toy_ade.py'),
 }
 
 
@@ -71,6 +98,7 @@ class ToyRun:
         checkpoint: The final checkpoint.
         log: What the (last) training process printed.
         seconds: Wall time of the training, interruption included.
+        procs: Processes it trained on.
         interrupted_at: File name of the checkpoint the run was killed
             after, for an interrupted run.
     """
@@ -81,6 +109,7 @@ class ToyRun:
     checkpoint: Path
     log: str
     seconds: float
+    procs: int = 1
     interrupted_at: Optional[str] = None
 
     def summary(self) -> str:
@@ -89,8 +118,9 @@ class ToyRun:
         shown = [f'{key} {metrics[key]:.3f}' if key.startswith('coco/')
                  else f'{key} {metrics[key]:.2f}'
                  for key in SUMMARY_KEYS if key in metrics]
+        on = f' on {self.procs} processes' if self.procs > 1 else ''
         return (f'{self.name} ({self.config.name}): {", ".join(shown)}; '
-                f'trained in {self.seconds:.0f} s')
+                f'trained in {self.seconds:.0f} s{on}')
 
     def val_metrics(self) -> Dict[str, float]:
         """The last validation metrics mmengine logged during training."""
@@ -110,20 +140,34 @@ class ToyRun:
 _LIVE: Set[subprocess.Popen] = set()
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a process group's rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def _start(spec: ToySpec, args: List[str], cwd: Path,
            log: Path) -> subprocess.Popen:
-    command = [sys.executable, str(TOOLS / 'train.py'), str(spec.config)]
+    env = tool_env(OMP_NUM_THREADS='1')
+    if spec.procs == 1:
+        command = [sys.executable, str(TOOLS / 'train.py'), str(spec.config)]
+    else:
+        command = ['bash', str(TOOLS / 'dist_train.sh'), str(spec.config),
+                   str(spec.procs)]
+        env.update(PYTHON=sys.executable, PORT=str(free_port()))
     with open(log, 'w') as out:
+        # A session of its own: a kill reaches torchrun's workers too.
         run = subprocess.Popen(
-            command + args, cwd=cwd, env=tool_env(OMP_NUM_THREADS='1'),
-            stdout=out, stderr=subprocess.STDOUT)
+            command + args + spec.dist_args, cwd=cwd, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
     _LIVE.add(run)
     return run
 
 
 def _stop(run: subprocess.Popen) -> None:
     if run.poll() is None:
-        run.send_signal(signal.SIGKILL)
+        os.killpg(run.pid, signal.SIGKILL)
         run.wait()
     _LIVE.discard(run)
 
@@ -157,6 +201,7 @@ def _kill_after_first_checkpoint(run: subprocess.Popen, work_dir: Path,
 def train(name: str, cwd: Path) -> ToyRun:
     """Trains the toy model ``name`` in ``cwd`` (blocking)."""
     spec = TOY_SPECS[name]
+    assert not (spec.interrupt and spec.procs > 1), name
     work_dir = cwd / f'work_{name}'
     log = cwd / f'train_{name}.log'
     args = ['--work-dir', str(work_dir)]
@@ -170,16 +215,40 @@ def train(name: str, cwd: Path) -> ToyRun:
     checkpoint = Path((work_dir / 'last_checkpoint').read_text().strip())
     return ToyRun(name=name, config=spec.config, cwd=cwd, work_dir=work_dir,
                   checkpoint=checkpoint, log=output,
-                  seconds=time.time() - start, interrupted_at=interrupted_at)
+                  seconds=time.time() - start, procs=spec.procs,
+                  interrupted_at=interrupted_at)
+
+
+class Cores:
+    """The cores the trainings share: a run holds :attr:`ToySpec.procs` of
+    them while it trains."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._changed = threading.Condition()
+
+    def train(self, name: str, cwd: Path) -> ToyRun:
+        """Trains ``name`` once enough cores are free."""
+        procs = TOY_SPECS[name].procs
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= procs)
+            self._free -= procs
+        try:
+            return train(name, cwd)
+        finally:
+            with self._changed:
+                self._free += procs
+                self._changed.notify_all()
 
 
 class ToyTrainer:
-    """Trains each toy model once, in the background, :data:`PARALLEL_RUNS`
-    at a time."""
+    """Trains each toy model once, in the background, on :data:`CORES`
+    processes at most."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self._pool = ThreadPoolExecutor(max_workers=PARALLEL_RUNS,
+        self._cores = Cores(CORES)
+        self._pool = ThreadPoolExecutor(max_workers=CORES,
                                         thread_name_prefix='toy-train')
         self._runs: Dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -189,7 +258,8 @@ class ToyTrainer:
         with self._lock:
             for name in names:
                 if name not in self._runs:
-                    self._runs[name] = self._pool.submit(train, name, self.cwd)
+                    self._runs[name] = self._pool.submit(self._cores.train, name,
+                                                         self.cwd)
 
     def get(self, name: str) -> ToyRun:
         """The finished run of ``name``; waits for it, starting it if needed."""

@@ -7,7 +7,7 @@
 A root that holds the dataset of the same arguments is kept; a root holding
 anything else is refused unless --overwrite. The files are written into a
 temporary sibling folder renamed into place, so an interrupted run leaves no
-half dataset.
+half dataset; concurrent runs into the same root take turns.
 """
 import argparse
 import importlib
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from convnext_dense.cli.common import run_cli
+from convnext_dense.toydata import folder
 
 #: Dataset name -> (generator module, what it generates).
 GENERATORS: Dict[str, Tuple[str, str]] = {
@@ -48,11 +49,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     root = Path(args.root or toy.DEFAULT_ROOT)
     arguments = dict(num_train=args.num_train, num_val=args.num_val,
                      seed=args.seed)
-    if toy.is_generated(root, **arguments):
-        print(f'{root}/ already holds this {title}: kept')
-    else:
-        toy.generate(root, overwrite=args.overwrite, **arguments)
-        print(f'{title} written to {root}/')
+    # Concurrent runs into the same root take turns (the later one keeps
+    # what the first wrote, or refuses it).
+    with folder.locked(root):
+        if toy.is_generated(root, **arguments):
+            print(f'{root}/ already holds this {title}: kept')
+        else:
+            toy.generate(root, overwrite=args.overwrite, **arguments)
+            print(f'{title} written to {root}/')
     print(toy.summary(root))
 
 

@@ -3,7 +3,8 @@
 # ConvMixer and ViTDet's simple feature pyramid in front of the heads. Patch 3
 # suits the 96x96 toy crops (the released models' patch 7 suits 224 and up);
 # like patch 7, it is not a power of two, so the pyramid resamples the map to
-# the next one's stride (4) before building the levels. 300 iterations of 8.
+# the next one's stride (4) before building the levels. 300 iterations of 8
+# (mIoU 71.1; 58.9 after 200).
 _base_ = './upernet_convnext_toy_ade.py'
 
 depth, dim, patch = 4, 64, 3

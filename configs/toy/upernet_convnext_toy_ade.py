@@ -1,13 +1,13 @@
 # The embedded default: UperNet on a tiny ConvNeXt trained from scratch on the
 # toy ADE20K-layout dataset (make demo-seg). It keeps the real recipe (AdamW,
 # stage-wise lr decay, warmup then poly, photometric and scale augmentation,
-# sliding-window and ms+flip test) at toy sizes: 800 iterations of 8 images,
-# about 3 minutes on 2 CPU cores.
+# sliding-window and ms+flip test) at toy sizes: 600 iterations of 8 images
+# (mIoU 65.5 on the held-out split; 71.4 after 800, 51.3 after 400).
 _base_ = [
     '../_base_/models/upernet_convnext.py', '../_base_/datasets/ade20k_toy.py',
     '../_base_/default_runtime_seg.py', '../_base_/schedules/schedule_160k.py'
 ]
-max_iters = 800
+max_iters = 600
 model = dict(
     data_preprocessor=dict(size=(96, 96)),
     backbone=dict(

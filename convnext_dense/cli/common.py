@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.runner import Runner
 
+from convnext_dense.config_checks import (check_custom_imports,
+                                          check_model_config)
+from convnext_dense.data_checks import check_dataset_contents, guard_loading
 from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.engine.hooks import end_progress_line
 from convnext_dense.errors import (ConvNeXtDenseError, InputNotFoundError,
                                    UserError)
+
+from .distributed import adapt_to_cpu
 
 #: Scopes the tools serve, and what their configs are for.
 SUPPORTED_SCOPES = {'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -26,8 +33,20 @@ def run_cli(main: Callable[[], None]) -> None:
     try:
         main()
     except ConvNeXtDenseError as error:
-        print(f'error: {error}', file=sys.stderr)
+        end_progress_line()
+        print(f'error: {one_line(error)}', file=sys.stderr)
         sys.exit(2)
+
+
+def one_line(error: ConvNeXtDenseError) -> str:
+    """The error's message; for one re-raised from a dataloader worker
+    (torch puts the worker's traceback into the message), the worker's."""
+    message = str(error)
+    if 'Original Traceback' not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    name = f'{type(error).__module__}.{type(error).__qualname__}: '
+    return last[len(name):] if last.startswith(name) else last
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -37,6 +56,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         InputNotFoundError: when ``path`` is not a file, or a ``_base_``
             file it names does not exist.
         UserError: when the config's ``default_scope`` is not supported.
+        ConfigError: when the model, its backbone or neck has a type that is
+            not registered, or an argument its class does not take
+            (:func:`convnext_dense.config_checks.check_model_config`).
     """
     if not osp.isfile(path):
         raise InputNotFoundError(f'config {path} does not exist')
@@ -51,6 +73,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise UserError(
             f'config {path} has default_scope={scope!r}; these tools run '
             f'configs with default_scope in {sorted(SUPPORTED_SCOPES)}')
+    check_model_config(cfg, path)
+    check_custom_imports(cfg, path)
     return cfg
 
 
@@ -62,9 +86,23 @@ def set_work_dir(cfg: Config, work_dir: Optional[str], config_path: str) -> None
         cfg.work_dir = osp.join('work_dirs', Path(config_path).stem)
 
 
-def set_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
+def set_launcher(cfg: Config, launcher: str, local_rank: int) -> List[str]:
+    """Sets the launcher; a distributed launch without CUDA runs on gloo
+    (:func:`convnext_dense.cli.distributed.adapt_to_cpu`).
+
+    Returns:
+        What was changed for a run without CUDA, to log with
+        :func:`log_notes` once the Runner (and its logger) exists.
+    """
     cfg.launcher = launcher
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
+    return adapt_to_cpu(cfg)
+
+
+def log_notes(runner: Runner, notes: List[str]) -> None:
+    """Logs lines decided before the Runner existed, into its log."""
+    for note in notes:
+        runner.logger.info(note)
 
 
 def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
@@ -79,11 +117,19 @@ def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
 
 
 def check_datasets(cfg: Config, splits: List[str]) -> None:
-    """Fails with one line naming the first missing dataset path of ``splits``.
+    """Fails with one line naming the first missing dataset path of ``splits``,
+    then checks their contents and guards their loading.
+
+    The contents: :func:`convnext_dense.data_checks.check_dataset_contents`
+    (COCO annotation files, segmentation folders). The loading:
+    :func:`convnext_dense.data_checks.guard_loading` swaps the pipelines'
+    image and annotation loaders for ones that report unreadable files and
+    bad label maps in one line (``cfg`` is changed).
 
     Raises:
         InputNotFoundError: naming the path, its config key and the config's
             ``data_hint``.
+        DatasetError: see :mod:`convnext_dense.data_checks`.
     """
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
@@ -99,3 +145,5 @@ def check_datasets(cfg: Config, splits: List[str]) -> None:
                         f'{path} ({where}.{key}) does not exist; {hint}, or '
                         f'point the config elsewhere with --cfg-options '
                         f'{where}.data_root=PATH')
+    check_dataset_contents(cfg, splits)
+    guard_loading(cfg, splits)

@@ -7,7 +7,10 @@ from typing import List, Optional
 
 import cv2
 
+from convnext_dense.checked_loading import check_image_file
+from convnext_dense.checkpoint.files import check_checkpoint_file
 from convnext_dense.errors import InputNotFoundError, UserError
+from convnext_dense.patches.checkpoint_fit import exact_fit
 
 from .common import load_config, run_cli
 
@@ -38,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config)
-    missing = [p for p in [args.checkpoint] + args.images if not osp.isfile(p)]
+    missing = [p for p in [args.checkpoint] + args.images if not osp.exists(p)]
     if missing:
         raise InputNotFoundError(f'{missing[0]} does not exist')
     # Only the header is read: the model reads the image itself.
@@ -46,12 +49,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     if unreadable:
         raise UserError(f'{unreadable[0]} is not an image OpenCV can read: '
                         'pass PNG, JPEG or another image file')
+    for image in args.images:
+        check_image_file(image)
+    check_checkpoint_file(args.checkpoint)
     os.makedirs(args.out_dir, exist_ok=True)
     scope = cfg.default_scope
     options = {name: getattr(args, name) for name in TASK_OPTIONS[scope]}
     task = importlib.import_module(TASK_MODULES[scope])
-    task.run_inference(cfg, args.checkpoint, args.images, args.out_dir,
-                       device=args.device, **options)
+    with exact_fit():  # weights that start fresh would predict nothing
+        task.run_inference(cfg, args.checkpoint, args.images, args.out_dir,
+                           device=args.device, **options)
 
 
 def cli() -> None:

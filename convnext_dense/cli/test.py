@@ -7,13 +7,16 @@ from copy import deepcopy
 from typing import Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
+from convnext_dense.checkpoint.files import check_checkpoint_file
 from convnext_dense.dataset_configs import leaf_datasets
 from convnext_dense.errors import InputNotFoundError, UserError
+from convnext_dense.patches.checkpoint_fit import exact_fit
 
-from .common import (check_datasets, load_config, run_cli, set_launcher,
-                     set_work_dir)
+from .common import (check_datasets, load_config, log_notes, run_cli,
+                     set_launcher, set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -137,9 +140,9 @@ def write_metrics(metrics: Dict, runner: Runner) -> str:
 def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    set_launcher(cfg, args.launcher, args.local_rank)
+    notes = set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
-    if not osp.isfile(args.checkpoint):
+    if not osp.exists(args.checkpoint):
         raise InputNotFoundError(
             f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
@@ -153,15 +156,19 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         dict(type='convnext_dense.TestProgressBarHook')
     ]
     check_datasets(cfg, ['test'])
+    check_checkpoint_file(args.checkpoint)
     runner = Runner.from_cfg(cfg)
+    log_notes(runner, notes)
     if args.out and cfg.default_scope == 'mmdet':
         dump_detections(runner, args.out)
     if args.classwise and cfg.default_scope == 'mmdet':
         from convnext_dense.evaluation.classwise import enable_classwise
         enable_classwise(runner.test_evaluator, args.config)
-    metrics = runner.test()
-    path = write_metrics(metrics, runner)
-    runner.logger.info(f'metrics written to {path}')
+    with exact_fit():  # weights that start fresh would test nothing
+        metrics = runner.test()
+    if is_main_process():  # every process has the metrics; one writes them
+        path = write_metrics(metrics, runner)
+        runner.logger.info(f'metrics written to {path}')
     return metrics
 
 

@@ -2,12 +2,16 @@
 import argparse
 from typing import List, Optional
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from .common import (check_datasets, load_config, run_cli, set_launcher,
-                     set_work_dir)
+from .common import (check_datasets, load_config, log_notes, run_cli,
+                     set_launcher, set_work_dir)
+from .resume import latest_checkpoint
 from .tensorboard import enable_tensorboard
+
+#: The hook that stops training at a NaN or infinite loss (added by default).
+NAN_GUARD = 'convnext_dense.NonFiniteLossHook'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -24,7 +28,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CHECKPOINT, or without a value from the latest '
-        'checkpoint in the work dir')
+        'complete checkpoint in the work dir')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. key=value '
                         'model.backbone.init_cfg.checkpoint=PATH')
@@ -40,11 +44,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def add_nan_guard(cfg: Config) -> None:
+    """Adds :class:`~convnext_dense.engine.NonFiniteLossHook` to the
+    config's ``custom_hooks`` unless it lists it already."""
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') in (NAN_GUARD, 'NonFiniteLossHook')
+               for hook in hooks):
+        hooks.append(dict(type=NAN_GUARD))
+    cfg.custom_hooks = hooks
+
+
+def resume_latest(cfg: Config) -> List[str]:
+    """``--resume`` without a path: resume from the latest complete
+    checkpoint in the work dir, or start afresh if there is none.
+
+    Returns:
+        The lines to log about the choice.
+    """
+    path, notes = latest_checkpoint(cfg.work_dir)
+    if path is None:
+        cfg.resume, cfg.load_from = False, None
+        return notes + [f'--resume: no checkpoint in {cfg.work_dir}; '
+                        'training from the start']
+    cfg.resume, cfg.load_from = True, path
+    return notes + [f'--resume: resuming from {path}']
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    set_launcher(cfg, args.launcher, args.local_rank)
+    notes = set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
+    add_nan_guard(cfg)
     if args.tensorboard:
         enable_tensorboard(cfg)
     # A missing dataset is the one line the user sees, before any warning.
@@ -57,10 +88,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        notes += resume_latest(cfg)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    Runner.from_cfg(cfg).train()
+    runner = Runner.from_cfg(cfg)
+    log_notes(runner, notes)
+    runner.train()
 
 
 def cli() -> None:

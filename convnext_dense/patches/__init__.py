@@ -4,7 +4,13 @@ Each module's docstring says what is wrong in the stack and how it is fixed:
 
 * :mod:`.weights_only_load`: mmengine's checkpoint loaders unpickle weights
   only, with mmengine's own objects allowed; unsafe checkpoints are refused;
-* :mod:`.atomic_save`: checkpoint writes are all-or-nothing;
+* :mod:`.checkpoint_fit`: a checkpoint that does not fit the model is one
+  line: heads of another ``num_classes`` start fresh, another backbone arch
+  is an error, and tools/test.py and tools/infer.py need an exact fit;
+* :mod:`.atomic_save`: checkpoint writes are all-or-nothing, and a failed
+  write is one error naming the path;
+* :mod:`.rotate_after_save`: with ``max_keep_ckpts``, the outdated checkpoint
+  is deleted only after the new one is saved;
 * :mod:`.contiguous_roi_align`: mmcv's RoIAlign is right for channels_last
   inputs;
 * :mod:`.amp_fallback`: an ``AmpOptimWrapper`` config trains in fp32 (one
@@ -13,11 +19,12 @@ Each module's docstring says what is wrong in the stack and how it is fixed:
 ``import convnext_dense`` calls :func:`install`, so every entry point (the
 tools, a config's ``custom_imports``, a user's script) gets them all.
 """
-from . import (amp_fallback, atomic_save, contiguous_roi_align,
-               weights_only_load)
+from . import (amp_fallback, atomic_save, checkpoint_fit,
+               contiguous_roi_align, rotate_after_save, weights_only_load)
 
 #: The fixes, in the order they are installed.
-PATCHES = (weights_only_load, atomic_save, contiguous_roi_align, amp_fallback)
+PATCHES = (weights_only_load, checkpoint_fit, atomic_save,
+           rotate_after_save, contiguous_roi_align, amp_fallback)
 
 
 def install() -> None:

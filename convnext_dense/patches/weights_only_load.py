@@ -11,7 +11,10 @@ and every remote scheme) by ones that unpickle weights only, with exactly the
 objects mmengine's checkpoints need allowed, and that refuse anything else
 with a one-line :class:`~convnext_dense.errors.UnsafeCheckpointError`. A
 missing local checkpoint is a one-line
-:class:`~convnext_dense.errors.InputNotFoundError`.
+:class:`~convnext_dense.errors.InputNotFoundError`; a folder, an empty,
+truncated or corrupt file, or one that is not a PyTorch checkpoint, a
+one-line :class:`~convnext_dense.errors.UnreadableFileError`
+(:mod:`convnext_dense.checkpoint.files`).
 """
 import functools
 import os.path as osp
@@ -24,7 +27,9 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from convnext_dense.errors import InputNotFoundError, UnsafeCheckpointError
+from convnext_dense.checkpoint.files import check_checkpoint_file
+from convnext_dense.errors import (InputNotFoundError, UnreadableFileError,
+                                   UnsafeCheckpointError)
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -103,27 +108,58 @@ def safe_torch_load(filename: Any,
 
     Raises:
         UnsafeCheckpointError: when the file would need any other global.
+        UnreadableFileError: when torch finds the file truncated or corrupt.
     """
     with torch.serialization.safe_globals(MMENGINE_CHECKPOINT_GLOBALS):
         try:
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as error:
+            if 'GLOBAL' not in str(error) and _READ_FAILURE.search(
+                    str(error)):
+                raise _unreadable(str(filename), error) from None
             raise _refusal(str(filename), error) from None
+        except (EOFError, IndexError, KeyError, ValueError,
+                RuntimeError) as error:
+            # What a cut or damaged pickle raises; a RuntimeError may also
+            # be about the device, which is not the file's fault.
+            if not isinstance(error, RuntimeError) or _READ_FAILURE.search(
+                    str(error)):
+                raise _unreadable(str(filename), error) from None
+            raise
+
+
+#: What torch says about a file it cannot read (as opposed to one it refuses).
+_READ_FAILURE = re.compile(
+    r'EOF|zip archive|corrupt|invalid load key|magic number|truncated', re.I)
+
+
+def _unreadable(filename: str, error: Exception) -> UnreadableFileError:
+    lines = [line.strip() for line in str(error).splitlines()]
+    reason = next((line for line in lines if _READ_FAILURE.search(line)),
+                  f'{type(error).__name__}: {lines[0]}' if lines and lines[0]
+                  else type(error).__name__)
+    return UnreadableFileError(
+        f'checkpoint {filename} could not be read ({reason[:160]}): it is '
+        f'truncated or corrupt; use another copy')
 
 
 def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     """mmengine's local-file loader, weights only.
 
     Raises:
-        InputNotFoundError: when ``filename`` is not a file.
+        InputNotFoundError: when ``filename`` does not exist.
+        UnreadableFileError: when it is a folder, an empty, truncated or
+            corrupt file, or not a PyTorch checkpoint
+            (:func:`~convnext_dense.checkpoint.files.check_checkpoint_file`).
         UnsafeCheckpointError: when unpickling it could run code.
     """
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
+    if not osp.exists(filename):
         raise InputNotFoundError(
             f'checkpoint {filename} does not exist: check the path given to '
             f'load_from, --resume, --checkpoint or init_cfg.checkpoint')
+    check_checkpoint_file(filename)
     return safe_torch_load(filename, map_location)
 
 

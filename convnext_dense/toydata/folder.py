@@ -10,15 +10,30 @@
 
 Files are written into a temporary sibling folder that is renamed to ``root``
 once complete, so an interrupted run never leaves a half dataset under the
-final name.
+final name; the temporary folders a killed run leaves are removed by the next.
+
+Concurrent runs into the same ``root`` (two shells, parallel test sessions)
+take turns: each holds an exclusive lock on ``root``'s parent folder (POSIX
+``flock``, released by the system when a process dies) from its check to its
+rename, and the later one then finds the dataset written (and keeps it) or
+refuses it as above. Without ``fcntl`` (Windows) runs do not wait for each
+other.
 """
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Set
+
+from mmengine.logging import MMLogger
 
 from convnext_dense.errors import OutputExistsError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 #: Writes a dataset's files (not the meta file) into the given folder.
 Writer = Callable[[Path], None]
@@ -85,25 +100,70 @@ def write_dataset(root: Path,
             is False.
     """
     root = Path(root)
-    if root.exists() and not _is_empty_dir(root):
-        found = mismatch(root, meta_file, meta, is_complete)
-        if found is None:
-            return False
-        if not overwrite:
-            raise OutputExistsError(
-                f'{root} already exists and holds {found}: pass --overwrite '
-                f'(overwrite=True) to replace it, or choose another root')
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.with_name(f'.{root.name}.tmp{os.getpid()}')
-    _remove(tmp)
-    try:
-        tmp.mkdir()
-        write(tmp)
-        (tmp / meta_file).write_text(json.dumps(meta, indent=2))
-        _rename_into_place(tmp, root)
-    finally:
+    with locked(root):
+        _remove_leftovers(root)
+        if root.exists() and not _is_empty_dir(root):
+            found = mismatch(root, meta_file, meta, is_complete)
+            if found is None:
+                return False
+            if not overwrite:
+                raise OutputExistsError(
+                    f'{root} already exists and holds {found}: pass '
+                    f'--overwrite (overwrite=True) to replace it, or choose '
+                    f'another root')
+        tmp = root.with_name(f'.{root.name}.tmp{os.getpid()}')
         _remove(tmp)
+        try:
+            tmp.mkdir()
+            write(tmp)
+            (tmp / meta_file).write_text(json.dumps(meta, indent=2))
+            _rename_into_place(tmp, root)
+        finally:
+            _remove(tmp)
     return True
+
+
+#: Parent folders this process holds the lock of (the lock is re-entrant).
+_HELD: Set[str] = set()
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Holds the exclusive lock on ``root``'s parent folder (created if
+    missing), waiting for another process that holds it, with one log line.
+
+    Args:
+        root: A dataset folder.
+    """
+    parent = Path(root).absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    key = str(parent)
+    if fcntl is None or key in _HELD:
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            MMLogger.get_current_instance().info(
+                f'waiting for another run writing into {parent}/')
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Removes the temporary folders of runs that were killed (SIGKILL,
+    power loss) before their cleanup; call it holding :func:`locked`."""
+    for pattern in (f'.{root.name}.tmp*', f'.{root.name}.old*'):
+        for path in root.parent.glob(pattern):
+            _remove(path)
 
 
 def _is_empty_dir(path: Path) -> bool:
