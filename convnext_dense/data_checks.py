@@ -28,7 +28,7 @@ from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.dataset_configs import split_datasets
 from convnext_dense.errors import DatasetError, InputNotFoundError
 
 #: Shown in messages: at most this many examples.
@@ -423,27 +423,22 @@ def check_dataset_contents(cfg: Config, splits: List[str]) -> None:
     if scope not in ('mmdet', 'mmseg') or not cfg.get('check_data', True):
         return
     logger = MMLogger.get_current_instance()
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or 'dataset' not in loader:
+    for dataset, where in split_datasets(cfg, splits):
+        if dataset.get('backend_args') or '://' in str(
+                dataset.get('data_root') or ''):
             continue
-        for dataset, where in leaf_datasets(loader['dataset'],
-                                            f'{split}_dataloader.dataset'):
-            if dataset.get('backend_args') or '://' in str(
-                    dataset.get('data_root') or ''):
-                continue
-            cls = _dataset_class(dataset.get('type'), scope)
-            if cls is None:
-                continue
-            if scope == 'mmdet':
-                from mmdet.datasets import CocoDataset
-                if issubclass(cls, CocoDataset):
-                    _check_coco_dataset(cfg, split, dataset, where, cls,
-                                        logger)
-            else:
-                from mmseg.datasets import BaseSegDataset
-                if issubclass(cls, BaseSegDataset):
-                    _check_seg_dataset(dataset, where, cls)
+        cls = _dataset_class(dataset.get('type'), scope)
+        if cls is None:
+            continue
+        if scope == 'mmdet':
+            from mmdet.datasets import CocoDataset
+            if issubclass(cls, CocoDataset):
+                split = where.split('_dataloader')[0]
+                _check_coco_dataset(cfg, split, dataset, where, cls, logger)
+        else:
+            from mmseg.datasets import BaseSegDataset
+            if issubclass(cls, BaseSegDataset):
+                _check_seg_dataset(dataset, where, cls)
 
 
 def _seg_num_classes(cfg: Config) -> Optional[int]:
@@ -491,11 +486,8 @@ def guard_loading(cfg: Config, splits: List[str]) -> None:
     if scope not in ('mmdet', 'mmseg'):
         return
     num_classes = _seg_num_classes(cfg) if scope == 'mmseg' else None
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or 'dataset' not in loader:
-            continue
-        for dataset, _ in leaf_datasets(loader['dataset']):
-            if dataset.get('pipeline'):
-                dataset['pipeline'] = _guarded(
-                    dataset['pipeline'], scope, split == 'train', num_classes)
+    for dataset, where in split_datasets(cfg, splits):
+        if dataset.get('pipeline'):
+            dataset['pipeline'] = _guarded(
+                dataset['pipeline'], scope, where.startswith('train_'),
+                num_classes)

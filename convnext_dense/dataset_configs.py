@@ -1,5 +1,5 @@
 """The dataset configs inside mmengine's dataset wrappers."""
-from typing import Iterator, Mapping, Tuple
+from typing import Iterator, Mapping, Sequence, Tuple
 
 
 def leaf_datasets(dataset: Mapping,
@@ -27,3 +27,15 @@ def leaf_datasets(dataset: Mapping,
             yield from leaf_datasets(inner, f'{where}.datasets[{i}]')
     else:
         yield dataset, where
+
+
+def split_datasets(cfg: Mapping,
+                   splits: Sequence[str]) -> Iterator[Tuple[Mapping, str]]:
+    """Yields the leaf dataset configs of the ``<split>_dataloader`` of each
+    of ``splits`` (``train``, ``val``, ``test``) that the config has, with
+    their config paths (see :func:`leaf_datasets`)."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader and 'dataset' in loader:
+            yield from leaf_datasets(loader['dataset'],
+                                     f'{split}_dataloader.dataset')

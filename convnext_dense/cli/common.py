@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from convnext_dense.config_checks import (check_custom_imports,
                                           check_model_config)
 from convnext_dense.data_checks import check_dataset_contents, guard_loading
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.dataset_configs import split_datasets
 from convnext_dense.engine.hooks import end_progress_line
 from convnext_dense.errors import (ConvNeXtDenseError, InputNotFoundError,
                                    UserError)
@@ -131,19 +131,14 @@ def check_datasets(cfg: Config, splits: List[str]) -> None:
             ``data_hint``.
         DatasetError: see :mod:`convnext_dense.data_checks`.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or 'dataset' not in loader:
-            continue
-        for dataset, where in leaf_datasets(loader['dataset'],
-                                            f'{split}_dataloader.dataset'):
-            for key, path in _dataset_paths(dataset):
-                if not osp.exists(path):
-                    hint = cfg.get('data_hint', 'put the dataset there')
-                    raise InputNotFoundError(
-                        f'{dataset.get("type", "dataset")} data missing: '
-                        f'{path} ({where}.{key}) does not exist; {hint}, or '
-                        f'point the config elsewhere with --cfg-options '
-                        f'{where}.data_root=PATH')
+    for dataset, where in split_datasets(cfg, splits):
+        for key, path in _dataset_paths(dataset):
+            if not osp.exists(path):
+                hint = cfg.get('data_hint', 'put the dataset there')
+                raise InputNotFoundError(
+                    f'{dataset.get("type", "dataset")} data missing: '
+                    f'{path} ({where}.{key}) does not exist; {hint}, or '
+                    f'point the config elsewhere with --cfg-options '
+                    f'{where}.data_root=PATH')
     check_dataset_contents(cfg, splits)
     guard_loading(cfg, splits)
