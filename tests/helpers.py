@@ -1,5 +1,6 @@
 """Helpers shared by the tests (re-exported by conftest.py)."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,13 @@ def tool_env(**overrides: str) -> Dict[str, str]:
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     env.update(overrides)
     return env
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a process group's rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def run_tool(tool: str, *args: Union[str, Path], cwd: Path = REPO,

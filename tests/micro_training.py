@@ -6,7 +6,6 @@ folder with a small toy ADE20K dataset. Faults come from
 import hashlib
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from helpers import CONFIGS, REPO, TOOLS, tool_env
+from helpers import CONFIGS, REPO, TOOLS, free_port, tool_env
 
 MAX_ITERS = 12
 INTERVAL = 4
@@ -133,8 +132,3 @@ def val_metrics(work_dir: Path) -> Dict[str, float]:
     return metrics
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (for a process group's rendezvous)."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]

@@ -17,8 +17,8 @@ import torch.distributed as dist
 from convnext_dense.cli import distributed
 from convnext_dense.cli.common import load_config, set_launcher
 from convnext_dense.errors import UserError
-from helpers import CONFIGS, TOOLS, check, tool_env
-from micro_training import checkpoints, fault_env, free_port, make_data
+from helpers import CONFIGS, TOOLS, check, free_port, tool_env
+from micro_training import checkpoints, fault_env, make_data
 
 UPERNET = CONFIGS / 'upernet_convnext_t_160k_ade20k_512.py'
 CASCADE = CONFIGS / 'cascade_mask_rcnn_convnext_t_3x_coco.py'

@@ -12,9 +12,9 @@ from mmengine.runner import Runner
 from convnext_dense.cli.train import add_nan_guard
 from convnext_dense.engine.hooks import NonFiniteLossHook, non_finite_loss
 from convnext_dense.errors import ConvNeXtDenseError, TrainingDivergedError
-from helpers import error_lines
-from micro_training import (checkpoints, free_port, last_checkpoint,
-                            make_data, run, sha256)
+from helpers import error_lines, free_port
+from micro_training import (checkpoints, last_checkpoint, make_data, run,
+                            sha256)
 from tiny_runner import TinyModel, ToyData
 
 

@@ -13,7 +13,6 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from typing import Deque, Dict, List, Optional, Set
 
 from mmengine.config import Config
 
-from helpers import CONFIGS, TOOLS, tool_env
+from helpers import CONFIGS, TOOLS, free_port, tool_env
 
 #: Training processes running side by side: one per core.
 CORES = 2
@@ -141,13 +140,6 @@ class ToyRun:
 
 #: Training processes still running, stopped when the session ends early.
 _LIVE: Set[subprocess.Popen] = set()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (for a process group's rendezvous)."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _start(spec: ToySpec, args: List[str], cwd: Path,
