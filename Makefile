@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:  make demo  and  make test
-# (make test-fast: the tests that train nothing).
+# (make test-fast: the tests that train nothing; make test-long: the plain
+# backbones' toy trainings that make test leaves out; make test-all: both).
 # Both create .venv/ and install everything first; pip caches the mmcv wheel it
 # builds, so later installs (and fresh clones on the same machine) are quick.
 
@@ -14,7 +15,7 @@ TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 PYTEST_ARGS ?=
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo demo-seg test test-fast clean-venv
+.PHONY: install demo demo-seg test test-fast test-long test-all clean-venv
 
 install: $(INSTALLED)
 
@@ -35,12 +36,21 @@ demo: $(INSTALLED)
 demo-seg: $(INSTALLED)
 	$(PY) tools/demo.py segmentation
 
+# What CI runs: within 10 minutes on 2 cores.
 test: $(INSTALLED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
 
 # The tests that train nothing: a few minutes, for the edit loop.
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The isotropic ConvNeXt and ConvMixer toy models trained end to end (about
+# 10 more minutes on 2 cores).
+test-long: $(INSTALLED)
+	$(PY) -m pytest -m long $(PYTEST_ARGS)
+
+test-all: $(INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

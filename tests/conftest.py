@@ -13,7 +13,7 @@ from mmengine.logging import MMLogger
 
 from helpers import (CONFIGS, DATA, REPO, TOOLS, check, data_path,
                      error_lines, run_tool, tool_env)
-from toy_runs import TOY_SPECS, ToyRun, ToyTrainer
+from toy_runs import ToyRun, ToyTrainer, toy_runs_to_start
 
 __all__ = ['CONFIGS', 'DATA', 'REPO', 'TOOLS', 'check', 'data_path',
            'error_lines', 'run_tool', 'tool_env', 'ToyRun']
@@ -50,7 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config,
     needs_training = [item for item in items
                       if 'toy_run' in getattr(item, 'fixturenames', ())]
     if needs_training:
-        _trainer(config).start(list(TOY_SPECS))
+        long = any(item.get_closest_marker('long') for item in items)
+        _trainer(config).start(toy_runs_to_start(long))
         # The other tests first: they run while the models train.
         later = set(needs_training)
         items[:] = [item for item in items if item not in later

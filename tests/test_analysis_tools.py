@@ -66,6 +66,7 @@ def test_paper_inputs():
 
 
 def test_get_flops_one_config():
+    """Also the check that the real tool runs end to end (a subprocess)."""
     done = check(run_tool('analysis/get_flops.py', TOY_MASK_RCNN, '--shape',
                           '64', '96'))
     assert re.search(r'mask_rcnn_convnext_toy_coco: input 96x64, params '
@@ -127,6 +128,7 @@ def test_get_flops_bad_input(args, error, message):
 
 
 def test_benchmark_runs_on_a_toy_detector():
+    """Also the check that the real tool runs end to end (a subprocess)."""
     done = check(run_tool('benchmark.py', TOY_MASK_RCNN, '--images', '2',
                           '--warmup', '1'))
     assert (f'{TOY_MASK_RCNN.name}: 128x128 image, random weights, cpu'

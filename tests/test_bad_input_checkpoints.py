@@ -11,7 +11,7 @@ import torch
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
-from helpers import error_lines, run_tool
+from helpers import error_lines, run_tool_in_process
 from tiny_datasets import COCO_CONFIG, coco_config, write_coco, write_image
 from tiny_runner import runner
 
@@ -99,8 +99,9 @@ def test_tools_print_it_as_one_error_line(tool, kind, tmp_path, tiny_coco):
     path, message = bad_checkpoint(tmp_path, kind)
     args = ([config, path] if tool == 'test.py' else
             [image, '--config', config, '--checkpoint', path])
-    done = run_tool(tool, *args, '--work-dir' if tool == 'test.py' else
-                    '--out-dir', tmp_path / 'out', cwd=tmp_path)
+    done = run_tool_in_process(
+        tool, *args, '--work-dir' if tool == 'test.py' else '--out-dir',
+        tmp_path / 'out', cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in error_lines(done) if line.startswith('error:')]
     assert len(errors) == 1 and 'Traceback' not in done.stderr

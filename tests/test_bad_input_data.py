@@ -10,7 +10,7 @@ import pytest
 from mmengine.registry import DATASETS, init_default_scope
 from mmseg.datasets.transforms import LoadAnnotations as SegLoadAnnotations
 
-from helpers import error_lines, run_tool
+from helpers import error_lines, run_tool_in_process
 from tiny_datasets import (COCO_CLASSES, COCO_CONFIG, SIZE, ade_config,
                            annotation, coco_config, write_ade, write_coco,
                            write_image)
@@ -155,7 +155,8 @@ def test_train_tool_stops_on_missing_images_in_one_line(tmp_path):
     write_coco(root)
     write_coco(root, 'val')
     (root / 'train' / '000000.png').unlink()
-    done = run_tool('train.py', coco_config(tmp_path, root), cwd=tmp_path)
+    done = run_tool_in_process('train.py', coco_config(tmp_path, root),
+                               cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert error_lines(done) == [
         f'error: 1 of the 3 images listed in {root}/annotations/'

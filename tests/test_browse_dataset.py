@@ -34,6 +34,7 @@ def _rgb(path: Path) -> np.ndarray:
 
 
 def test_detection_training_samples_and_overview(toy_root, tmp_path):
+    """Also the check that the real tool runs end to end (a subprocess)."""
     out_dir = tmp_path / 'browse'
     done = check(run_tool('analysis/browse_dataset.py', DET_CONFIG,
                           '--out-dir', out_dir, '--max', '3', cwd=toy_root))

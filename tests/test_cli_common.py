@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from convnext_dense.cli.common import (check_datasets, load_config, run_cli,
                                        set_work_dir)
-from convnext_dense.engine.hooks import TestProgressBarHook
+from convnext_dense.engine import hooks
 from convnext_dense.errors import (CheckpointFormatError, ConfigError,
                                    ConvNeXtDenseError, InputNotFoundError,
                                    OutputExistsError, UnsafeCheckpointError,
@@ -114,7 +114,7 @@ def test_an_error_during_evaluation_starts_its_own_line(capsys):
     the loop) is printed on a line of its own, not after the bar."""
     runner = SimpleNamespace(
         test_dataloader=SimpleNamespace(dataset=[0] * 4), world_size=1)
-    bar = TestProgressBarHook()
+    bar = hooks.TestProgressBarHook()
 
     def main():
         bar.before_test_epoch(runner)

@@ -1,18 +1,10 @@
-"""Bad input to the tools ends in one 'error:' line and exit code 2."""
+"""Bad input to the tools ends in one 'error:' line and exit code 2 (the
+tools run in-process; their entry points run as subprocesses elsewhere)."""
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-
-def run_tool(tool: str, *args: str, cwd: Path = REPO
-             ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / 'tools' / tool), *args],
-                          capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+from helpers import REPO, run_tool_in_process
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str):
@@ -36,18 +28,21 @@ def bad_arch_config(tmp_path):
 
 
 def test_train_with_bad_backbone_arch(bad_arch_config):
-    assert_one_line_error(run_tool('train.py', str(bad_arch_config)),
-                          "ConvNeXt arch 'huge' is unknown")
+    assert_one_line_error(
+        run_tool_in_process('train.py', str(bad_arch_config)),
+        "ConvNeXt arch 'huge' is unknown")
 
 
 def test_train_with_missing_config(tmp_path):
-    assert_one_line_error(run_tool('train.py', str(tmp_path / 'none.py')),
-                          'none.py does not exist')
+    assert_one_line_error(
+        run_tool_in_process('train.py', str(tmp_path / 'none.py')),
+        'none.py does not exist')
 
 
 def test_test_with_missing_checkpoint(bad_arch_config, tmp_path):
     assert_one_line_error(
-        run_tool('test.py', str(bad_arch_config), str(tmp_path / 'gone.pth')),
+        run_tool_in_process('test.py', str(bad_arch_config),
+                            str(tmp_path / 'gone.pth')),
         'checkpoint', 'gone.pth does not exist')
 
 
@@ -55,8 +50,9 @@ def test_infer_with_missing_image(bad_arch_config, tmp_path):
     checkpoint = tmp_path / 'model.pth'
     checkpoint.write_bytes(b'')
     assert_one_line_error(
-        run_tool('infer.py', str(tmp_path / 'missing.jpg'), '--config',
-                 str(bad_arch_config), '--checkpoint', str(checkpoint)),
+        run_tool_in_process('infer.py', str(tmp_path / 'missing.jpg'),
+                            '--config', str(bad_arch_config), '--checkpoint',
+                            str(checkpoint)),
         'missing.jpg does not exist')
 
 
@@ -69,9 +65,10 @@ def test_infer_with_a_file_that_is_not_an_image(config, tmp_path):
     checkpoint.write_bytes(b'')
     image.write_text('not an image')
     assert_one_line_error(
-        run_tool('infer.py', str(image), '--config', str(REPO / config),
-                 '--checkpoint', str(checkpoint), '--out-dir',
-                 str(tmp_path / 'out')),
+        run_tool_in_process('infer.py', str(image), '--config',
+                            str(REPO / config), '--checkpoint',
+                            str(checkpoint), '--out-dir',
+                            str(tmp_path / 'out')),
         f'{image} is not an image OpenCV can read')
 
 
@@ -93,8 +90,8 @@ def test_missing_dataset_is_one_line(tool, config, missing, hint, tmp_path):
         (tmp_path / 'model.pth').write_bytes(b'')
         args.append(str(tmp_path / 'model.pth'))
     # Relative data roots resolve in tmp_path, where there is no data.
-    done = run_tool(tool, *args, '--work-dir', str(tmp_path / 'work'),
-                    cwd=tmp_path)
+    done = run_tool_in_process(tool, *args, '--work-dir',
+                               str(tmp_path / 'work'), cwd=tmp_path)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: '), lines

@@ -3,7 +3,8 @@ it (a subprocess): tools/train.py learns (box and mask AP >= 0.5 on the
 held-out split) for the toy Mask R-CNN and Cascade Mask R-CNN, tools/test.py
 reproduces the AP from the saved checkpoint (with --classwise: per-class AP
 whose mean is the AP), --resume continues an interrupted run, tools/infer.py
-paints PNGs, --tta on a mask detector is one line. (A missing dataset: test_cli_errors.py.)
+paints PNGs; --tta on a mask detector is one line (the tool in this process:
+it trains nothing). (A missing dataset: test_cli_errors.py.)
 """
 import json
 import re
@@ -19,6 +20,7 @@ from mmengine.config import Config
 from mmengine.fileio import load
 
 from conftest import ToyRun, check, error_lines, run_tool
+from helpers import run_tool_in_process
 from convnext_dense.toydata import toy_coco
 from toy_runs import TOY_SPECS
 
@@ -154,8 +156,9 @@ def test_flip_tta_of_a_box_only_detector(toy_run, tmp_path):
 
 def test_tta_of_a_mask_detector_is_one_line(tmp_path):
     (tmp_path / 'model.pth').write_bytes(b'')
-    done = run_tool('test.py', TOY['mask_rcnn'], tmp_path / 'model.pth',
-                    '--work-dir', tmp_path / 'work', '--tta', cwd=tmp_path)
+    done = run_tool_in_process('test.py', TOY['mask_rcnn'],
+                               tmp_path / 'model.pth', '--work-dir',
+                               tmp_path / 'work', '--tta', cwd=tmp_path)
     assert done.returncode == 2
     assert error_lines(done) == [
         f'error: --tta: {TOY["mask_rcnn"]} predicts instance masks, and '

@@ -11,7 +11,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
 
-from conftest import CONFIGS, error_lines, run_tool
+from conftest import CONFIGS, error_lines
+from helpers import run_tool_in_process
 from convnext_dense.toydata import toy_coco
 
 TOY_CONFIG = CONFIGS / 'toy/mask_rcnn_convnext_toy_coco.py'
@@ -122,12 +123,12 @@ def test_mmdet_reads_it_through_the_toy_config(toy_root):
 def test_make_toy_data_command(tmp_path):
     root = tmp_path / 'toy'
     args = ['coco', '--root', root, '--num-train', '3', '--num-val', '2']
-    done = run_tool('make_toy_data.py', *args)
+    done = run_tool_in_process('make_toy_data.py', *args)
     assert done.returncode == 0, done.stderr
     assert 'train: 3 images' in done.stdout and 'val: 2 images' in done.stdout
     assert toy_coco.exists(root)
 
-    other = run_tool('make_toy_data.py', *args[:-1], '3')
+    other = run_tool_in_process('make_toy_data.py', *args[:-1], '3')
     assert other.returncode == 2
     assert error_lines(other) == [
         f'error: {root} already exists and holds a toy dataset with '

@@ -15,6 +15,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
 from conftest import CONFIGS, check, run_tool
+from helpers import run_tool_in_process
 from convnext_dense.cli import export_onnx as export_cli
 from convnext_dense.deploy import onnx_export
 from convnext_dense.errors import InputNotFoundError, UserError
@@ -116,8 +117,9 @@ def test_bad_arguments(tmp_path, args, error, message):
 
 
 def test_missing_checkpoint_is_one_line(tmp_path):
-    done = run_tool('export_onnx.py', SEG_CONFIG, tmp_path / 'missing.pth',
-                    '--out', tmp_path / 'x.onnx')
+    done = run_tool_in_process('export_onnx.py', SEG_CONFIG,
+                               tmp_path / 'missing.pth', '--out',
+                               tmp_path / 'x.onnx')
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         f'error: checkpoint {tmp_path / "missing.pth"} does not exist')

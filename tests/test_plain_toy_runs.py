@@ -3,7 +3,8 @@ and a small ConvMixer, each behind the simple feature pyramid, trained from
 scratch by tools/train.py on the toy COCO data (Mask R-CNN) and the toy ADE20K
 data (UperNet), learn: box and mask AP >= 0.4, mIoU >= 60 on the held-out
 split. The isotropic ConvNeXt runs train on 2 processes (tools/dist_train.sh,
-gloo); test_distributed.py checks what those runs wrote."""
+gloo). These trainings are ``long`` (make test-long): make test leaves them out
+to stay within its 10 minutes."""
 import pytest
 from mmengine.config import Config
 
@@ -30,6 +31,7 @@ def test_toy_configs_use_the_plain_backbone_and_pyramid(name):
     assert necks[0].type == 'convnext_dense.SimpleFeaturePyramid'
 
 
+@pytest.mark.long
 @pytest.mark.parametrize('name', DETECTORS)
 def test_plain_detector_learns_boxes_and_masks(toy_run, name):
     run = toy_run(name)
@@ -39,6 +41,7 @@ def test_plain_detector_learns_boxes_and_masks(toy_run, name):
     assert metrics['coco/segm_mAP'] >= MIN_AP, run.summary()
 
 
+@pytest.mark.long
 @pytest.mark.parametrize('name', SEGMENTORS)
 def test_plain_segmentor_learns(toy_run, name):
     run = toy_run(name)

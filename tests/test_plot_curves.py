@@ -1,6 +1,6 @@
 """tools/analysis/plot_curves.py on small synthetic mmengine scalar logs: one
 panel per key, runs overlaid, resumed runs continued, one-line errors.
-(Two runs as a subprocess, the rest through the tool's main.)"""
+(One run as a subprocess, the rest in this process.)"""
 import json
 from pathlib import Path
 from typing import List
@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from conftest import check, error_lines, run_tool
+from helpers import run_tool_in_process
 from convnext_dense.analysis import curves
 from convnext_dense.cli import plot_curves
 from convnext_dense.errors import InputNotFoundError, UserError
@@ -47,6 +48,7 @@ def iter_run(work_dir: Path) -> Path:
 
 
 def test_one_panel_per_key_of_the_expected_size(tmp_path):
+    """Also the check that the real tool runs end to end (a subprocess)."""
     epoch_run(tmp_path / 'det')
     out = tmp_path / 'pictures' / 'curves.png'
     keys = ['loss', 'loss_cls', 'lr', 'coco/bbox_mAP']
@@ -121,7 +123,8 @@ def test_a_truncated_last_line_is_skipped(tmp_path):
 
 def test_unknown_key_is_one_line_listing_the_logged_keys(tmp_path):
     iter_run(tmp_path / 'seg')
-    done = run_tool(TOOL, tmp_path / 'seg', '--keys', 'loss', 'mIou')
+    done = run_tool_in_process(TOOL, tmp_path / 'seg', '--keys', 'loss',
+                               'mIou')
     assert done.returncode == 2
     assert error_lines(done) == [
         "error: key 'mIou' is not logged in seg: the logged keys are loss, "

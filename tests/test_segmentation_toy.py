@@ -11,6 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import ToyRun, check, run_tool
+from helpers import run_tool_in_process
 from convnext_dense.toydata import toy_ade
 from toy_runs import TOY_SPECS
 
@@ -83,8 +84,8 @@ def test_toy_config_matches_the_generator() -> None:
 
 def test_make_toy_data_command(tmp_path: Path) -> None:
     root = tmp_path / 'toy'
-    check(run_tool('make_toy_data.py', 'ade', '--root', root, '--num-train',
-                   '3', '--num-val', '2'))
+    check(run_tool_in_process('make_toy_data.py', 'ade', '--root', root,
+                              '--num-train', '3', '--num-val', '2'))
     assert len(list((root / 'images' / 'training').glob('*.jpg'))) == 3
     assert len(list((root / 'annotations' / 'validation').glob('*.png'))) == 2
 

@@ -8,6 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import CONFIGS, check, error_lines, run_tool
+from helpers import run_tool_in_process
 from convnext_dense.cli.tensorboard import BACKEND, enable_tensorboard
 from convnext_dense.errors import UserError
 from convnext_dense.toydata import toy_ade
@@ -32,17 +33,19 @@ def test_missing_package_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(UserError) as raised:
         enable_tensorboard(Config.fromfile(str(SEG_CONFIG)))
     assert f'error: {raised.value}' == MISSING
-    # The same through the tool, before any training starts.
-    (tmp_path / 'tensorboard.py').write_text(
-        "raise ImportError('No module named tensorboard')\n")
-    done = run_tool('train.py', SEG_CONFIG, '--work-dir', tmp_path / 'work',
-                    '--tensorboard', cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    # The same through the tool (in this process, where the import still
+    # fails), before any training starts.
+    done = run_tool_in_process('train.py', SEG_CONFIG, '--work-dir',
+                               tmp_path / 'work', '--tensorboard',
+                               cwd=tmp_path)
     assert done.returncode == 2
     assert error_lines(done)[-1:] == [MISSING]
     assert not (tmp_path / 'work').exists()
 
 
 def test_training_writes_tensorboard_events(tmp_path):
+    """Also the check that the real tools/train.py runs end to end (a
+    subprocess) in the tests that train nothing."""
     event_accumulator = pytest.importorskip(
         'tensorboard.backend.event_processing.event_accumulator')
     toy_ade.generate(tmp_path / toy_ade.DEFAULT_ROOT, num_train=8, num_val=2)

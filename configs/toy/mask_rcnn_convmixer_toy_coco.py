@@ -16,6 +16,9 @@ model = dict(
         type='convnext_dense.ConvMixer',
         arch=dict(embed_dims=dim, depth=depth, kernel_size=7,
                   patch_size=patch, act='GELU')),
+    # The mask head of 64 channels it was tuned with (the toy Mask R-CNN's
+    # has 32).
+    roi_head=dict(mask_head=dict(conv_out_channels=64)),
     neck=[
         dict(
             type='convnext_dense.SimpleFeaturePyramid',

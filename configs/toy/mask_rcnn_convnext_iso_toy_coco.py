@@ -13,6 +13,9 @@ model = dict(
         _delete_=True,
         type='convnext_dense.ConvNeXtIsotropic',
         arch=dict(depth=depth, dim=dim)),
+    # The mask head of 64 channels it was tuned with (the toy Mask R-CNN's
+    # has 32).
+    roi_head=dict(mask_head=dict(conv_out_channels=64)),
     neck=[
         dict(
             type='convnext_dense.SimpleFeaturePyramid',
