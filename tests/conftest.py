@@ -13,10 +13,10 @@ from mmengine.logging import MMLogger
 
 from helpers import (CONFIGS, DATA, REPO, TOOLS, check, data_path,
                      error_lines, run_tool, tool_env)
-from toy_runs import ToyRun, ToyTrainer, toy_runs_to_start
+from toy_runs import AfterTraining, ToyRun, ToyTrainer, toy_runs_to_start
 
 __all__ = ['CONFIGS', 'DATA', 'REPO', 'TOOLS', 'check', 'data_path',
-           'error_lines', 'run_tool', 'tool_env', 'ToyRun']
+           'error_lines', 'run_tool', 'tool_env', 'AfterTraining', 'ToyRun']
 
 _TRAINER = pytest.StashKey[ToyTrainer]()
 
@@ -32,10 +32,18 @@ def _trainer(config: pytest.Config) -> ToyTrainer:
     return config.stash[_TRAINER]
 
 
+#: The fixtures that give a test a trained toy model.
+TOY_FIXTURES = {'toy_run', 'toy_after'}
+
+
+def needs_training(item: pytest.Item) -> bool:
+    return bool(TOY_FIXTURES & set(getattr(item, 'fixturenames', ())))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that needs a trained toy model is slow, marked or not."""
-    if 'toy_run' in getattr(item, 'fixturenames', ()):
+    if needs_training(item):
         item.add_marker(pytest.mark.slow)
 
 
@@ -47,15 +55,13 @@ def pytest_collection_modifyitems(config: pytest.Config,
     tests that need them last."""
     if config.option.collectonly:
         return
-    needs_training = [item for item in items
-                      if 'toy_run' in getattr(item, 'fixturenames', ())]
-    if needs_training:
+    later = [item for item in items if needs_training(item)]
+    if later:
         long = any(item.get_closest_marker('long') for item in items)
         _trainer(config).start(toy_runs_to_start(long))
         # The other tests first: they run while the models train.
-        later = set(needs_training)
-        items[:] = [item for item in items if item not in later
-                    ] + needs_training
+        first = [item for item in items if not needs_training(item)]
+        items[:] = first + later
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -79,6 +85,13 @@ def toy_run(pytestconfig) -> Callable[[str], ToyRun]:
     """``toy_run(name)``: the toy model ``name`` (a key of
     ``toy_runs.TOY_SPECS``) trained by tools/train.py, once per session."""
     return _trainer(pytestconfig).get
+
+
+@pytest.fixture(scope='session')
+def toy_after(pytestconfig) -> Callable[[str, str], AfterTraining]:
+    """``toy_after(name, job)``: what the job registered with
+    ``toy_runs.after_training`` left after training the toy model ``name``."""
+    return _trainer(pytestconfig).after
 
 
 @pytest.fixture(scope='session')

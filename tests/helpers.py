@@ -240,9 +240,10 @@ def run_tool_in_process(tool: str, *args: Union[str, Path], cwd: Path = REPO,
     print into the capture). Not captured is what native code writes
     straight to file descriptors 1 and 2: the tests' checks are on Python's
     output (the one-line errors are ``print(..., file=sys.stderr)`` in
-    ``convnext_dense.cli.common.run_cli``, the reports plain prints). What a fresh process does at start-up (the
-    imports, their warnings, the environment read by native libraries, e.g.
-    ``OMP_NUM_THREADS`` or ``PYTHONPATH``) is left to the subprocess tests.
+    ``convnext_dense.cli.common.run_cli``, the reports plain prints). What
+    a fresh process does at start-up (the imports, their warnings, the
+    environment read by native libraries, e.g. ``OMP_NUM_THREADS`` or
+    ``PYTHONPATH``) is left to the subprocess tests.
 
     Put back afterwards: the working directory, ``sys.argv``, ``sys.path``,
     ``os.environ`` (``env`` applied for the run), mmengine's global

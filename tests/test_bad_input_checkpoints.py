@@ -142,14 +142,15 @@ def test_fine_tuning_for_other_classes_loads_what_fits(detector, tmp_path,
     for key, value in ours.items():
         expected = fresh[key] if key.startswith(heads) else theirs[key]
         assert torch.equal(value, expected), key
+    width = cfg.model.roi_head.mask_head.conv_out_channels
     assert [line for line in log_lines if 'start fresh' in line] == [
         f"checkpoint {path}: loaded 114 of the model's 120 tensors; 6 start "
         f'fresh: roi_head.bbox_head.fc_cls (weight [4, 256] in the '
         f'checkpoint, [6, 256] here: num_classes 3 there, 5 here), '
         f'roi_head.bbox_head.fc_reg (weight [12, 256] in the checkpoint, '
         f'[20, 256] here: num_classes 3 there, 5 here), '
-        f'roi_head.mask_head.conv_logits (weight [3, 64, 1, 1] in the '
-        f'checkpoint, [5, 64, 1, 1] here: num_classes 3 there, 5 here)']
+        f'roi_head.mask_head.conv_logits (weight [3, {width}, 1, 1] in the '
+        f'checkpoint, [5, {width}, 1, 1] here: num_classes 3 there, 5 here)']
     with exact_fit(), pytest.raises(CheckpointFormatError, match=(
             rf"^checkpoint {path} does not fit this model: 6 tensors would "
             r'start fresh: roi_head\.bbox_head\.fc_cls .*; use the config it '

@@ -14,8 +14,7 @@ from typing import Dict, List
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / 'tools'
+from helpers import REPO, TOOLS
 SCRIPTS = ['dist_run.sh', 'dist_train.sh', 'dist_test.sh', 'slurm_train.sh']
 TRICKY = ['--cfg-options', 'work_dir=a dir/with spaces', "name='x y'", '*']
 

@@ -22,7 +22,7 @@ from mmengine.fileio import load
 from conftest import ToyRun, check, error_lines, run_tool
 from helpers import run_tool_in_process
 from convnext_dense.toydata import toy_coco
-from toy_runs import TOY_SPECS
+from toy_runs import TOY_SPECS, after_training
 
 TOY = {name: TOY_SPECS[name].config for name in ('mask_rcnn', 'cascade')}
 MIN_AP = 0.5
@@ -90,17 +90,23 @@ class Evaluated:
     painted: Path
 
 
+@after_training(*TOY)
+def classwise_test_py(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/test.py on the final checkpoint with --classwise, --out and
+    --show-dir."""
+    return check(run_tool(
+        'test.py', run.config, run.checkpoint, '--work-dir', folder, '--out',
+        folder / 'predictions.pkl', '--show-dir', folder / 'painted',
+        '--classwise', cwd=run.cwd))
+
+
 @pytest.fixture(scope='module', params=sorted(TOY))
-def tested(request, toy_run, tmp_path_factory) -> Evaluated:
-    """tools/test.py on each toy detector's final checkpoint, once, with
-    --classwise, --out and --show-dir."""
-    run = toy_run(request.param)
-    work_dir = tmp_path_factory.mktemp(f'test_py_{run.name}')
-    dump, painted = work_dir / 'predictions.pkl', work_dir / 'painted'
-    done = check(run_tool(
-        'test.py', run.config, run.checkpoint, '--work-dir', work_dir,
-        '--out', dump, '--show-dir', painted, '--classwise', cwd=run.cwd))
-    return Evaluated(run, done, only_metrics_json(work_dir), dump, painted)
+def tested(request, toy_after) -> Evaluated:
+    """tools/test.py on each toy detector's final checkpoint, once."""
+    after = toy_after(request.param, 'classwise_test_py')
+    return Evaluated(after.run, after.value, only_metrics_json(after.folder),
+                     after.folder / 'predictions.pkl',
+                     after.folder / 'painted')
 
 
 @pytest.mark.slow
@@ -139,19 +145,24 @@ test_evaluator = val_evaluator
 """
 
 
-@pytest.mark.slow
-def test_flip_tta_of_a_box_only_detector(toy_run, tmp_path):
-    run = toy_run('mask_rcnn')
-    config = tmp_path / 'box_only.py'
+@after_training('mask_rcnn')
+def box_only_flip_tta(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/test.py --tta on the detector without its mask branch."""
+    config = folder / 'box_only.py'
     config.write_text(BOX_ONLY.format(base=str(run.config)))
-    done = check(run_tool('test.py', config, run.checkpoint, '--work-dir',
-                          tmp_path, '--tta', cwd=run.cwd))
-    metrics = only_metrics_json(tmp_path)
+    return check(run_tool('test.py', config, run.checkpoint, '--work-dir',
+                          folder, '--tta', cwd=run.cwd))
+
+
+@pytest.mark.slow
+def test_flip_tta_of_a_box_only_detector(toy_after):
+    after = toy_after('mask_rcnn', 'box_only_flip_tta')
+    metrics = only_metrics_json(after.folder)
     print(f'box-only flip TTA: box AP {metrics["coco/bbox_mAP"]:.3f}')
     assert metrics['coco/bbox_mAP'] >= MIN_AP
-    ran = Config.fromfile(str(tmp_path / config.name))
+    ran = Config.fromfile(str(after.folder / 'box_only.py'))
     assert ran.model.type == 'DetTTAModel'
-    assert '50/50' in done.stderr
+    assert '50/50' in after.value.stderr
 
 
 def test_tta_of_a_mask_detector_is_one_line(tmp_path):
@@ -165,18 +176,28 @@ def test_tta_of_a_mask_detector_is_one_line(tmp_path):
         "mmdet's DetTTAModel merges boxes only: test it without --tta"]
 
 
-@pytest.mark.slow
-def test_infer_paints_pngs_and_prints_detections(toy_run, tmp_path):
-    run = toy_run('cascade')
-    images = [run.cwd / toy_coco.DEFAULT_ROOT / 'val' / f'{i:06d}.png'
-              for i in (1, 2)]
-    out_dir = tmp_path / 'painted'
-    done = check(run_tool(
+#: The held-out images tools/infer.py paints.
+INFER_IMAGES = ('000001.png', '000002.png')
+
+
+@after_training('cascade')
+def infer(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/infer.py on two held-out images, painted into ``folder``."""
+    images = [run.cwd / toy_coco.DEFAULT_ROOT / 'val' / name
+              for name in INFER_IMAGES]
+    return check(run_tool(
         'infer.py', *images, '--config', run.config, '--checkpoint',
-        run.checkpoint, '--out-dir', out_dir, '--score-thr', '0.5',
+        run.checkpoint, '--out-dir', folder, '--score-thr', '0.5',
         cwd=run.cwd))
-    for image in images:
-        painted = cv2.imread(str(out_dir / image.name))
+
+
+@pytest.mark.slow
+def test_infer_paints_pngs_and_prints_detections(toy_after):
+    after = toy_after('cascade', 'infer')
+    done = after.value
+    for name in INFER_IMAGES:
+        image = after.run.cwd / toy_coco.DEFAULT_ROOT / 'val' / name
+        painted = cv2.imread(str(after.folder / name))
         original = cv2.imread(str(image))
         assert painted is not None and painted.shape == original.shape
         assert (painted != original).any(), 'nothing was drawn'

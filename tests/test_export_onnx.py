@@ -3,7 +3,9 @@ own inference, on small random models), the exports of the trained toy
 UperNet and toy detector's backbone + neck checked in onnxruntime, and
 one-line errors."""
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,11 +16,12 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
-from conftest import CONFIGS, check, run_tool
+from conftest import CONFIGS, ToyRun, check, run_tool
 from helpers import run_tool_in_process
 from convnext_dense.cli import export_onnx as export_cli
 from convnext_dense.deploy import onnx_export
 from convnext_dense.errors import InputNotFoundError, UserError
+from toy_runs import after_training
 
 SEG_CONFIG = CONFIGS / 'toy/upernet_convnext_toy_ade.py'
 DET_CONFIG = CONFIGS / 'toy/mask_rcnn_convnext_toy_coco.py'
@@ -141,19 +144,29 @@ def _reported(stdout: str):
     return diffs, agreement
 
 
-def test_toy_upernet_export(toy_run, tmp_path):
+def _toy_val_image(run: ToyRun) -> Path:
+    return sorted((run.cwd / 'data/toy_ade/images/validation').glob(
+        '*.jpg'))[0]
+
+
+@after_training('upernet')
+def export_upernet(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """The trained toy UperNet exported with a dynamic batch and size."""
+    return check(run_tool(
+        'export_onnx.py', run.config, run.checkpoint, '--out',
+        folder / 'upernet.onnx', '--shape', TOY_SIZE, TOY_SIZE, '--image',
+        _toy_val_image(run), '--dynamic-batch', '--dynamic-size',
+        cwd=run.cwd))
+
+
+def test_toy_upernet_export(toy_after):
     pytest.importorskip('onnxruntime')
     import onnxruntime
     from mmseg.apis import inference_model
     from convnext_dense.inference.segmentation import load_segmentor
-    run = toy_run('upernet')
-    image = sorted((run.cwd / 'data/toy_ade/images/validation').glob(
-        '*.jpg'))[0]
-    out = tmp_path / 'upernet.onnx'
-    done = check(run_tool(
-        'export_onnx.py', run.config, run.checkpoint, '--out', out,
-        '--shape', TOY_SIZE, TOY_SIZE, '--image', image, '--dynamic-batch',
-        '--dynamic-size', cwd=run.cwd))
+    after = toy_after('upernet', 'export_upernet')
+    run, done = after.run, after.value
+    image, out = _toy_val_image(run), after.folder / 'upernet.onnx'
     diffs, agreement = _reported(done.stdout)
     assert len(diffs) == 2 and max(diffs) < ATOL, done.stdout
     assert agreement == [100.0, 100.0], done.stdout
@@ -177,15 +190,23 @@ def test_toy_upernet_export(toy_run, tmp_path):
     assert logits.shape == (2, 4, TOY_SIZE + 32, TOY_SIZE)
 
 
-def test_toy_detector_backbone_neck_export(toy_run, tmp_path):
+@after_training('mask_rcnn')
+def export_backbone_neck(run: ToyRun,
+                         folder: Path) -> subprocess.CompletedProcess:
+    """The trained toy detector's backbone + neck exported."""
+    return check(run_tool(
+        'export_onnx.py', run.config, run.checkpoint, '--out',
+        folder / 'backbone_neck.onnx', '--dynamic-batch', '--dynamic-size',
+        cwd=run.cwd))
+
+
+def test_toy_detector_backbone_neck_export(toy_after):
     pytest.importorskip('onnxruntime')
     import onnxruntime
     from mmdet.apis import init_detector
-    run = toy_run('mask_rcnn')
-    out = tmp_path / 'backbone_neck.onnx'
-    done = check(run_tool(
-        'export_onnx.py', run.config, run.checkpoint, '--out', out,
-        '--dynamic-batch', '--dynamic-size', cwd=run.cwd))
+    after = toy_after('mask_rcnn', 'export_backbone_neck')
+    run, done = after.run, after.value
+    out = after.folder / 'backbone_neck.onnx'
     diffs, _ = _reported(done.stdout)
     assert len(diffs) == 2 and max(diffs) < ATOL, done.stdout
     assert 'outputs feat_s4, feat_s8, feat_s16, feat_s32, feat_s64' in (

@@ -2,6 +2,7 @@
 trained and evaluated end to end through tools/train.py, tools/test.py
 (single-scale and --tta) and tools/infer.py."""
 import json
+import subprocess
 from pathlib import Path
 from typing import List
 
@@ -13,7 +14,7 @@ from mmengine.config import Config
 from conftest import ToyRun, check, run_tool
 from helpers import run_tool_in_process
 from convnext_dense.toydata import toy_ade
-from toy_runs import TOY_SPECS
+from toy_runs import TOY_SPECS, after_training
 
 TOY_CONFIG = TOY_SPECS['upernet'].config
 MIN_MIOU = 60.0  # mmseg reports percent: 0.6
@@ -96,24 +97,24 @@ def _metrics_json(work_dir: Path) -> dict:
     return json.loads(found[0].read_text())
 
 
-@pytest.fixture
-def trained_toy(toy_run) -> ToyRun:
-    """The toy UperNet, trained once for the session."""
-    return toy_run('upernet')
+@after_training('upernet')
+def single_scale_test(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/test.py with --out label maps and --show-dir."""
+    return check(run_tool(
+        'test.py', TOY_CONFIG, run.checkpoint, '--work-dir', folder, '--out',
+        folder / 'label_maps', '--show-dir', folder / 'painted', cwd=run.cwd,
+        OMP_NUM_THREADS='1'))
 
 
 @pytest.mark.slow
-def test_toy_upernet_learns(trained_toy: ToyRun, tmp_path: Path) -> None:
-    label_maps, painted = tmp_path / 'label_maps', tmp_path / 'painted'
-    check(run_tool('test.py', TOY_CONFIG, trained_toy.checkpoint,
-                   '--work-dir', tmp_path, '--out', label_maps, '--show-dir',
-                   painted, cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
-    metrics = _metrics_json(tmp_path)
+def test_toy_upernet_learns(toy_after) -> None:
+    after = toy_after('upernet', 'single_scale_test')
+    metrics = _metrics_json(after.folder)
     # --out saved every predicted label map, --show-dir painted every image.
-    saved = sorted(label_maps.glob('*.png'))
+    saved = sorted((after.folder / 'label_maps').glob('*.png'))
     assert len(saved) == 50
     assert cv2.imread(str(saved[0]), cv2.IMREAD_UNCHANGED).shape == (128, 128)
-    assert len(list(painted.rglob('*.png'))) == 50
+    assert len(list((after.folder / 'painted').rglob('*.png'))) == 50
     print(f'toy single-scale: mIoU {metrics["mIoU"]} mAcc {metrics["mAcc"]}')
     assert metrics['mIoU'] >= MIN_MIOU
     assert set(metrics) >= {'aAcc', 'mIoU', 'mAcc', 'per_class'}
@@ -122,7 +123,7 @@ def test_toy_upernet_learns(trained_toy: ToyRun, tmp_path: Path) -> None:
     assert np.mean(ious) == pytest.approx(metrics['mIoU'], abs=0.01)
     # The same as the validation at the end of training.
     assert metrics['mIoU'] == pytest.approx(
-        trained_toy.val_metrics()['mIoU'], abs=0.01)
+        after.run.val_metrics()['mIoU'], abs=0.01)
 
 
 #: Held-out images the multi-scale + flip test runs on: 12 views of each
@@ -130,35 +131,49 @@ def test_toy_upernet_learns(trained_toy: ToyRun, tmp_path: Path) -> None:
 TTA_IMAGES = 20
 
 
+@after_training('upernet')
+def multi_scale_flip(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/test.py --tta on the first :data:`TTA_IMAGES` held-out images."""
+    return check(run_tool(
+        'test.py', TOY_CONFIG, run.checkpoint, '--work-dir', folder, '--tta',
+        '--cfg-options', f'test_dataloader.dataset.indices={TTA_IMAGES}',
+        cwd=run.cwd, OMP_NUM_THREADS='1'))
+
+
 @pytest.mark.slow
-def test_toy_multi_scale_flip(trained_toy: ToyRun, tmp_path: Path) -> None:
-    done = check(run_tool(
-        'test.py', TOY_CONFIG, trained_toy.checkpoint, '--work-dir', tmp_path,
-        '--tta', '--cfg-options', f'test_dataloader.dataset.indices={TTA_IMAGES}',
-        cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
-    assert f'{TTA_IMAGES}/{TTA_IMAGES}' in done.stderr
-    metrics = _metrics_json(tmp_path)
+def test_toy_multi_scale_flip(toy_after) -> None:
+    after = toy_after('upernet', 'multi_scale_flip')
+    assert f'{TTA_IMAGES}/{TTA_IMAGES}' in after.value.stderr
+    metrics = _metrics_json(after.folder)
     print(f'toy ms+flip: mIoU {metrics["mIoU"]} mAcc {metrics["mAcc"]}')
     assert metrics['mIoU'] >= MIN_MIOU
     # The runner's dump of the config it ran: the TTA model and pipeline.
-    ran = Config.fromfile(str(tmp_path / TOY_CONFIG.name))
+    ran = Config.fromfile(str(after.folder / TOY_CONFIG.name))
     assert ran.model.type == 'SegTTAModel'
     views = ran.test_dataloader.dataset.pipeline[1]
     assert views.type == 'TestTimeAug' and len(views.transforms[0]) == 6
 
 
+def _infer_images(run: ToyRun) -> List[Path]:
+    return sorted((run.cwd / toy_ade.DEFAULT_ROOT / 'images' /
+                   'validation').glob('*.jpg'))[:2]
+
+
+@after_training('upernet')
+def infer(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+    """tools/infer.py on two held-out images, painted into ``folder``."""
+    return check(run_tool('infer.py', *_infer_images(run), '--config',
+                          TOY_CONFIG, '--checkpoint', run.checkpoint,
+                          '--out-dir', folder, cwd=run.cwd,
+                          OMP_NUM_THREADS='1'))
+
+
 @pytest.mark.slow
-def test_toy_infer_writes_painted_pngs(trained_toy: ToyRun,
-                                       tmp_path: Path) -> None:
-    images = sorted((trained_toy.cwd / toy_ade.DEFAULT_ROOT / 'images' /
-                     'validation').glob('*.jpg'))[:2]
-    out_dir = tmp_path / 'painted'
-    run = check(run_tool('infer.py', *images, '--config', TOY_CONFIG,
-                         '--checkpoint', trained_toy.checkpoint, '--out-dir',
-                         out_dir, cwd=trained_toy.cwd, OMP_NUM_THREADS='1'))
-    for image in images:
-        painted = cv2.imread(str(out_dir / f'{image.stem}.png'))
+def test_toy_infer_writes_painted_pngs(toy_after) -> None:
+    after = toy_after('upernet', 'infer')
+    for image in _infer_images(after.run):
+        painted = cv2.imread(str(after.folder / f'{image.stem}.png'))
         assert painted is not None
         assert painted.shape[0] >= 128 and painted.shape[1] > 128  # legend
-        assert str(image) in run.stdout
-    assert any(f'{name} ' in run.stdout for name in toy_ade.CLASSES)
+        assert str(image) in after.value.stdout
+    assert any(f'{name} ' in after.value.stdout for name in toy_ade.CLASSES)

@@ -7,8 +7,12 @@ background as soon as the session knows it needs them, on at most
 :data:`CORES` processes at a time with one torch thread each (a 2-process
 run, through ``tools/dist_train.sh``, takes two), while the tests that need no
 trained model go on in the main process; a test asking for a run waits for
-it.
+it. What the tests then run on a trained model (tools/test.py, infer.py,
+export_onnx.py) is registered with :func:`after_training` and runs in the
+background too, on a core, as soon as the model is trained: the main process
+only checks the results.
 """
+import functools
 import glob
 import json
 import os
@@ -21,7 +25,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Deque, Dict, List, Optional, Set
+from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from mmengine.config import Config
 
@@ -149,6 +153,42 @@ class ToyRun:
         return metrics
 
 
+#: A job on a trained toy model: ``job(run, folder)`` with an empty folder of
+#: its own; what it returns is what the tests check.
+Job = Callable[[ToyRun, Path], Any]
+#: The jobs registered by :func:`after_training`, by toy model and job name.
+_AFTER: Dict[str, Dict[str, Job]] = {}
+
+
+def after_training(*names: str) -> Callable[[Job], Job]:
+    """Registers the decorated ``job(run, folder)`` to run on each of the toy
+    models ``names`` as soon as it is trained, in the background on a core
+    (test modules register at import, before the trainings start); a test
+    gets its :class:`AfterTraining` from the ``toy_after`` fixture by model
+    and job name."""
+    def register(job: Job) -> Job:
+        for name in names:
+            if name not in TOY_SPECS:
+                raise KeyError(f'unknown toy model {name!r}')
+            _AFTER.setdefault(name, {})[job.__name__] = job
+        return job
+    return register
+
+
+@dataclass(frozen=True)
+class AfterTraining:
+    """What a job registered with :func:`after_training` left.
+
+    Attributes:
+        run: The trained toy model it ran on.
+        folder: Its own folder.
+        value: What it returned.
+    """
+    run: ToyRun
+    folder: Path
+    value: Any
+
+
 #: Training processes still running, stopped when the session ends early.
 _LIVE: Set[subprocess.Popen] = set()
 
@@ -226,9 +266,9 @@ def train(name: str, cwd: Path) -> ToyRun:
 
 
 class Cores:
-    """The cores the trainings share: a run holds :attr:`ToySpec.procs` of
-    them while it trains, and runs get them in the order they asked (a
-    2-process run is not overtaken by 1-process runs)."""
+    """The cores the trainings and the jobs after them share: a training
+    holds :attr:`ToySpec.procs` of them, a job one, and they get them in the
+    order they asked (a 2-process run is not overtaken by 1-process ones)."""
 
     def __init__(self, count: int) -> None:
         self._free = count
@@ -242,20 +282,19 @@ class Cores:
             self._closed = True
             self._changed.notify_all()
 
-    def train(self, name: str, cwd: Path) -> ToyRun:
-        """Trains ``name`` once its turn has come and enough cores are free."""
-        procs = TOY_SPECS[name].procs
+    def run(self, label: str, procs: int, work: Callable[[], Any]) -> Any:
+        """Runs ``work`` once its turn has come and ``procs`` cores are free."""
         with self._changed:
-            self._waiting.append(name)
+            self._waiting.append(label)
             self._changed.wait_for(lambda: self._closed or (
-                self._waiting[0] == name and self._free >= procs))
+                self._waiting[0] == label and self._free >= procs))
             if self._closed:
-                raise RuntimeError(f'toy run {name}: the session ended')
+                raise RuntimeError(f'toy run {label}: the session ended')
             self._waiting.popleft()
             self._free -= procs
             self._changed.notify_all()
         try:
-            return train(name, cwd)
+            return work()
         finally:
             with self._changed:
                 self._free += procs
@@ -264,7 +303,7 @@ class Cores:
 
 class ToyTrainer:
     """Trains each toy model once, in the background, on :data:`CORES`
-    processes at most."""
+    processes at most, and runs the jobs registered for it after it."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
@@ -272,6 +311,7 @@ class ToyTrainer:
         self._pool = ThreadPoolExecutor(max_workers=CORES,
                                         thread_name_prefix='toy-train')
         self._runs: Dict[str, Future] = {}
+        self._after: Dict[str, Dict[str, Future]] = {}
         self._lock = threading.Lock()
 
     def start(self, names: List[str]) -> None:
@@ -279,8 +319,22 @@ class ToyTrainer:
         with self._lock:
             for name in names:
                 if name not in self._runs:
-                    self._runs[name] = self._pool.submit(self._cores.train, name,
-                                                         self.cwd)
+                    self._runs[name] = self._pool.submit(self._train, name)
+
+    def _train(self, name: str) -> ToyRun:
+        """Trains ``name``, then queues the jobs registered for it."""
+        run = self._cores.run(name, TOY_SPECS[name].procs,
+                              lambda: train(name, self.cwd))
+        self._after[name] = {
+            key: self._pool.submit(self._cores.run, f'{name}/{key}', 1,
+                                   functools.partial(self._job, run, key, job))
+            for key, job in _AFTER.get(name, {}).items()}
+        return run
+
+    def _job(self, run: ToyRun, key: str, job: Job) -> AfterTraining:
+        folder = self.cwd / f'after_{run.name}' / key
+        folder.mkdir(parents=True)
+        return AfterTraining(run, folder, job(run, folder))
 
     def get(self, name: str) -> ToyRun:
         """The finished run of ``name``; waits for it, starting it if needed."""
@@ -288,6 +342,15 @@ class ToyTrainer:
             raise KeyError(f'unknown toy model {name!r}: {sorted(TOY_SPECS)}')
         self.start([name])
         return self._runs[name].result()
+
+    def after(self, name: str, key: str) -> AfterTraining:
+        """What the job ``key`` registered for ``name`` left; waits for it."""
+        self.get(name)
+        jobs = self._after[name]
+        if key not in jobs:
+            raise KeyError(f'no job {key!r} registered with after_training '
+                           f'for {name!r}: {sorted(jobs)}')
+        return jobs[key].result()
 
     def finished(self) -> List[ToyRun]:
         """The runs that finished successfully, in start order."""
