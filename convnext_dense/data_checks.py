@@ -266,6 +266,13 @@ def check_coco(ann_file: str,
     return report
 
 
+def _absent(names: List[str], folder: str) -> List[str]:
+    """The ``names`` that are not files under ``folder``."""
+    listing = _Listing()
+    return [name for name in names
+            if not listing.exists(osp.join(folder, name))]
+
+
 def check_seg_folder(img_dir: str, seg_dir: Optional[str], img_suffix: str,
                      seg_map_suffix: str, where: str,
                      split_file: Optional[str] = None) -> int:
@@ -291,9 +298,7 @@ def check_seg_folder(img_dir: str, seg_dir: Optional[str], img_suffix: str,
     if split_file:
         with open(split_file) as f:
             stems = [line.strip() for line in f if line.strip()]
-        listing = _Listing()
-        gone = [s + img_suffix for s in stems
-                if not listing.exists(osp.join(img_dir, s + img_suffix))]
+        gone = _absent([s + img_suffix for s in stems], img_dir)
         if gone:
             raise InputNotFoundError(
                 f'{len(gone)} of the {len(stems)} images named in '
@@ -310,9 +315,7 @@ def check_seg_folder(img_dir: str, seg_dir: Optional[str], img_suffix: str,
             f'({where}.data_prefix.img_path): check the folder and img_suffix')
     if seg_dir is None:
         return len(stems)
-    listing = _Listing()
-    missing = [s + seg_map_suffix for s in stems
-               if not listing.exists(osp.join(seg_dir, s + seg_map_suffix))]
+    missing = _absent([s + seg_map_suffix for s in stems], seg_dir)
     if missing:
         raise InputNotFoundError(
             f'{len(missing)} of the {len(stems)} images under {img_dir} have '

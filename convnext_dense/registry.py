@@ -19,32 +19,18 @@ from mmengine.registry import Registry
 
 SCOPE = 'convnext_dense'
 
-MODELS = Registry(
-    'model',
-    parent=MMENGINE_MODELS,
-    scope=SCOPE,
-    locations=['convnext_dense.models'])
 
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    scope=SCOPE,
-    locations=['convnext_dense.engine'])
+def _child(name: str, parent: Registry, location: str) -> Registry:
+    """The toolkit's scoped child of one of mmengine's root registries,
+    importing ``location`` to find its components."""
+    return Registry(name, parent=parent, scope=SCOPE, locations=[location])
 
-HOOKS = Registry(
-    'hook',
-    parent=MMENGINE_HOOKS,
-    scope=SCOPE,
-    locations=['convnext_dense.engine'])
 
-METRICS = Registry(
-    'metric',
-    parent=MMENGINE_METRICS,
-    scope=SCOPE,
-    locations=['convnext_dense.evaluation'])
-
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMENGINE_TRANSFORMS,
-    scope=SCOPE,
-    locations=['convnext_dense.checked_loading'])
+MODELS = _child('model', MMENGINE_MODELS, 'convnext_dense.models')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'convnext_dense.engine')
+HOOKS = _child('hook', MMENGINE_HOOKS, 'convnext_dense.engine')
+METRICS = _child('metric', MMENGINE_METRICS, 'convnext_dense.evaluation')
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS,
+                    'convnext_dense.checked_loading')

@@ -57,8 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config,
         return
     later = [item for item in items if needs_training(item)]
     if later:
-        long = any(item.get_closest_marker('long') for item in items)
-        _trainer(config).start(toy_runs_to_start(long))
+        long = [bool(item.get_closest_marker('long')) for item in later]
+        _trainer(config).start(toy_runs_to_start(short=not all(long),
+                                                 long=any(long)))
         # The other tests first: they run while the models train.
         first = [item for item in items if not needs_training(item)]
         items[:] = first + later

@@ -85,7 +85,11 @@ def test_a_failing_job_fails_the_test_that_asks(stand_in):
         trainer.after('upernet', 'broken')
 
 
-def test_only_long_runs_are_left_out_of_make_test():
-    short = toy_runs.toy_runs_to_start(long=False)
+def test_a_session_trains_the_runs_its_tests_need():
+    short = toy_runs.toy_runs_to_start(short=True, long=False)
+    long = toy_runs.toy_runs_to_start(short=False, long=True)
     assert short == ['cascade', 'upernet', 'mask_rcnn']
-    assert toy_runs.toy_runs_to_start(long=True) == list(toy_runs.TOY_SPECS)
+    assert long == ['mask_rcnn_iso', 'upernet_iso', 'mask_rcnn_convmixer',
+                    'upernet_convmixer']
+    assert toy_runs.toy_runs_to_start(short=True, long=True) == list(
+        toy_runs.TOY_SPECS)
