@@ -14,7 +14,7 @@ layer i + 1 and everything else is layer ``num_layers + 1``, with
 """
 import re
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Pattern, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -44,25 +44,25 @@ def layer_wise_id(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
+def _numbered_id(name: str, first: Pattern, numbered: Pattern,
+                 num_layers: int) -> int:
+    """0 for a ``first`` parameter, i + 1 for one whose name ``numbered``
+    matches with number i, ``num_layers + 1`` for any other."""
+    if first.search(name):
+        return 0
+    match = numbered.search(name)
+    return int(match.group(1)) + 1 if match else num_layers + 1
+
+
 def stage_wise_id(name: str, num_layers: int) -> int:
     """Layer id of a parameter under the official stage-wise rule."""
-    if _DOWNSAMPLE.search(name):
-        return 0
-    match = _STAGE.search(name)
-    if match:
-        return int(match.group(1)) + 1
-    return num_layers + 1
+    return _numbered_id(name, _DOWNSAMPLE, _STAGE, num_layers)
 
 
 def plain_layer_wise_id(name: str, num_layers: int) -> int:
     """Layer id of a parameter of a model with a plain backbone: stem 0,
     block i -> i + 1, anything else (necks, heads) -> ``num_layers + 1``."""
-    if _PLAIN_STEM.search(name):
-        return 0
-    match = _PLAIN_BLOCK.search(name)
-    if match:
-        return int(match.group(1)) + 1
-    return num_layers + 1
+    return _numbered_id(name, _PLAIN_STEM, _PLAIN_BLOCK, num_layers)
 
 
 def plain_backbone_depth(names: Iterable[str]) -> Optional[int]:
