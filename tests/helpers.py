@@ -1,6 +1,7 @@
 """Helpers shared by the tests (re-exported by conftest.py)."""
 import contextlib
 import io
+import json
 import os
 import random
 import runpy
@@ -295,3 +296,15 @@ def error_lines(done: subprocess.CompletedProcess) -> List[str]:
     """The non-empty lines a failed tool printed."""
     return [line for line in (done.stdout + done.stderr).splitlines()
             if line.strip()]
+
+
+def error_messages(done: subprocess.CompletedProcess) -> List[str]:
+    """The ``error:`` lines a tool printed."""
+    return [line for line in error_lines(done) if line.startswith('error:')]
+
+
+def only_metrics_json(work_dir: Path) -> dict:
+    """The one ``metrics_*.json`` tools/test.py wrote into ``work_dir``."""
+    written = sorted(work_dir.glob('metrics_*.json'))
+    assert len(written) == 1, written
+    return json.loads(written[0].read_text())

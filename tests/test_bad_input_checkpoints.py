@@ -11,7 +11,7 @@ import torch
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
-from helpers import error_lines, run_tool_in_process
+from helpers import error_messages, run_tool_in_process
 from tiny_datasets import COCO_CONFIG, coco_config, write_coco, write_image
 from tiny_runner import runner
 
@@ -103,7 +103,7 @@ def test_tools_print_it_as_one_error_line(tool, kind, tmp_path, tiny_coco):
         tool, *args, '--work-dir' if tool == 'test.py' else '--out-dir',
         tmp_path / 'out', cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
-    errors = [line for line in error_lines(done) if line.startswith('error:')]
+    errors = error_messages(done)
     assert len(errors) == 1 and 'Traceback' not in done.stderr
     assert re.fullmatch('error: ' + message, errors[0]), errors[0]
 

@@ -16,7 +16,7 @@ from mmengine.runner.checkpoint import save_checkpoint
 from convnext_dense.errors import CheckpointWriteError, ConvNeXtDenseError
 from convnext_dense.patches import atomic_save
 from convnext_dense.patches.weights_only_load import safe_torch_load
-from helpers import error_lines
+from helpers import error_messages
 from micro_training import (checkpoints, last_checkpoint, make_data, run,
                             sha256)
 
@@ -85,8 +85,7 @@ def test_train_py_reports_a_full_disk_in_one_line(tmp_path):
     work = tmp_path / 'work'
     done = run(root, work, fault='enospc@iter_8.pth')
     assert done.returncode == 2, done.stderr[-3000:]
-    assert [line for line in error_lines(done)
-            if line.startswith('error:')] == [
+    assert error_messages(done) == [
         f'error: could not write checkpoint {work / "iter_8.pth"}: No space '
         'left on device (ENOSPC); nothing was written there, and the '
         'checkpoints saved before are intact: free disk space, then continue '

@@ -14,7 +14,7 @@ from typing import Dict, List
 
 import pytest
 
-from helpers import REPO, TOOLS
+from helpers import TOOLS
 SCRIPTS = ['dist_run.sh', 'dist_train.sh', 'dist_test.sh', 'slurm_train.sh']
 TRICKY = ['--cfg-options', 'work_dir=a dir/with spaces', "name='x y'", '*']
 

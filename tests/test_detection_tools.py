@@ -6,7 +6,6 @@ whose mean is the AP), --resume continues an interrupted run, tools/infer.py
 paints PNGs; --tta on a mask detector is one line (the tool in this process:
 it trains nothing). (A missing dataset: test_cli_errors.py.)
 """
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from mmengine.config import Config
 from mmengine.fileio import load
 
 from conftest import ToyRun, check, error_lines, run_tool
-from helpers import run_tool_in_process
+from helpers import only_metrics_json, run_tool_in_process
 from convnext_dense.toydata import toy_coco
 from toy_runs import TOY_SPECS, after_training
 
@@ -34,12 +33,6 @@ AMP_WARNING = 'the config asks for mixed precision (AmpOptimWrapper) but ' \
 def trained(request, toy_run) -> ToyRun:
     """Each toy detector, trained once for the session."""
     return toy_run(request.param)
-
-
-def only_metrics_json(work_dir: Path) -> dict:
-    written = list(work_dir.glob('metrics_*.json'))
-    assert len(written) == 1, written
-    return json.loads(written[0].read_text())
 
 
 @pytest.mark.slow

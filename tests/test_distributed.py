@@ -3,7 +3,6 @@ processes. mmengine's Runner launches distributed runs for GPUs only (NCCL,
 torch.cuda.set_device, DDP device ids, SyncBN); without CUDA the tools use
 gloo and BatchNorm, each said in one log line, and with CUDA nothing
 changes."""
-import json
 import os
 import signal
 import socket
@@ -17,7 +16,8 @@ import torch.distributed as dist
 from convnext_dense.cli import distributed
 from convnext_dense.cli.common import load_config, set_launcher
 from convnext_dense.errors import UserError
-from helpers import CONFIGS, TOOLS, check, free_port, tool_env
+from helpers import (CONFIGS, TOOLS, check, free_port, only_metrics_json,
+                     tool_env)
 from micro_training import checkpoints, fault_env, make_data
 
 UPERNET = CONFIGS / 'upernet_convnext_t_160k_ade20k_512.py'
@@ -165,8 +165,7 @@ def test_two_processes_train_and_test_like_one(tmp_path):
          '--work-dir', str(tmp_path / 'test1')], cwd=root,
         capture_output=True, text=True, timeout=TIMEOUT_S,
         env=tool_env(**fault_env())))
-    two, = (tmp_path / 'test2').glob('metrics_*.json')
-    one, = (tmp_path / 'test1').glob('metrics_*.json')
-    two, one = json.loads(two.read_text()), json.loads(one.read_text())
+    two = only_metrics_json(tmp_path / 'test2')
+    one = only_metrics_json(tmp_path / 'test1')
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(one)
     assert two == one

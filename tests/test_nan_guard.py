@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from convnext_dense.cli.train import add_nan_guard
 from convnext_dense.engine.hooks import NonFiniteLossHook, non_finite_loss
 from convnext_dense.errors import ConvNeXtDenseError, TrainingDivergedError
-from helpers import error_lines, free_port
+from helpers import error_messages, free_port
 from micro_training import (checkpoints, last_checkpoint, make_data, run,
                             sha256)
 from tiny_runner import TinyModel, ToyData
@@ -138,7 +138,7 @@ def test_train_py_stops_at_a_nan_loss_with_one_line(tmp_path):
     work = tmp_path / 'work'
     done = run(root, work, fault='nan@8')
     assert done.returncode == 2, done.stderr[-3000:]
-    errors = [line for line in error_lines(done) if line.startswith('error:')]
+    errors = error_messages(done)
     iter_4 = work / 'iter_4.pth'
     assert errors == [
         f'error: iteration 8: decode.loss_ce is nan; training stopped before '

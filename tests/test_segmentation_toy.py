@@ -1,7 +1,6 @@
 """The embedded default: the toy ADE20K-layout dataset, and the toy UperNet
 trained and evaluated end to end through tools/train.py, tools/test.py
 (single-scale and --tta) and tools/infer.py."""
-import json
 import subprocess
 from pathlib import Path
 from typing import List
@@ -12,7 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import ToyRun, check, run_tool
-from helpers import run_tool_in_process
+from helpers import only_metrics_json, run_tool_in_process
 from convnext_dense.toydata import toy_ade
 from toy_runs import TOY_SPECS, after_training
 
@@ -91,12 +90,6 @@ def test_make_toy_data_command(tmp_path: Path) -> None:
     assert len(list((root / 'annotations' / 'validation').glob('*.png'))) == 2
 
 
-def _metrics_json(work_dir: Path) -> dict:
-    found: List[Path] = sorted(work_dir.glob('metrics_*.json'))
-    assert len(found) == 1, found
-    return json.loads(found[0].read_text())
-
-
 @after_training('upernet')
 def single_scale_test(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
     """tools/test.py with --out label maps and --show-dir."""
@@ -109,7 +102,7 @@ def single_scale_test(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_toy_upernet_learns(toy_after) -> None:
     after = toy_after('upernet', 'single_scale_test')
-    metrics = _metrics_json(after.folder)
+    metrics = only_metrics_json(after.folder)
     # --out saved every predicted label map, --show-dir painted every image.
     saved = sorted((after.folder / 'label_maps').glob('*.png'))
     assert len(saved) == 50
@@ -144,7 +137,7 @@ def multi_scale_flip(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
 def test_toy_multi_scale_flip(toy_after) -> None:
     after = toy_after('upernet', 'multi_scale_flip')
     assert f'{TTA_IMAGES}/{TTA_IMAGES}' in after.value.stderr
-    metrics = _metrics_json(after.folder)
+    metrics = only_metrics_json(after.folder)
     print(f'toy ms+flip: mIoU {metrics["mIoU"]} mAcc {metrics["mAcc"]}')
     assert metrics['mIoU'] >= MIN_MIOU
     # The runner's dump of the config it ran: the TTA model and pipeline.
