@@ -14,15 +14,22 @@ a random projection of the outputs, train mode).
 With the inference runs it interleaves a large SGEMM, the machine's practical
 ceiling under the same conditions, and reports the backbone's achieved
 GFLOP/s (its conv and linear multiply-adds, counted by mmengine, times 2 over
-its time) as a fraction of the SGEMM's.
+its time) as a fraction of the SGEMM's; on the CPU also a replay of the
+toolkit's matrix products alone (the shapes its run profiled, on random
+data, interleaved with the rest): the reference's time over that is the most
+any formulation with the same products could gain.
 
 ``--memory`` adds the peak training memory with and without ``with_cp``
 (activation checkpointing), each measured in a fresh process as the growth of
-its peak resident set during its first training step, with the time of the
-second.
+its peak resident set (on CUDA: of the memory torch allocated) during its
+first training step, with the time of the second.
+
+``--device cuda`` runs both models, the SGEMM and the memory cases on the GPU
+(``--amp``: under fp16 autocast; the SGEMM stays fp32, TF32 off, so its rate
+is only the ceiling of fp32 runs).
 
     python benchmarks/backbone_speed.py [--arch tiny] [--repeat 5] \
-        [--inputs 1x3x800x1216 8x3x224x224] [--memory]
+        [--inputs 1x3x800x1216 8x3x224x224] [--memory] [--device cuda [--amp]]
 """
 import argparse
 import json
@@ -31,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
@@ -120,8 +128,9 @@ class OfficialConvNeXt(nn.Module):
 
 
 def parse_shape(text: str) -> Shape:
-    shape = tuple(int(v) for v in text.lower().split('x'))
-    if len(shape) != 4 or shape[1] != 3:
+    parts = text.lower().split('x')
+    shape = tuple(int(v) for v in parts if v.isdigit())
+    if len(shape) != len(parts) or len(shape) != 4 or shape[1] != 3:
         raise argparse.ArgumentTypeError(
             f'{text!r}: give an input as Nx3xHxW, e.g. 1x3x800x1216')
     return shape
@@ -148,15 +157,27 @@ def check_same_outputs(ours: nn.Module, reference: nn.Module) -> None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-def inference(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+def autocast(args: argparse.Namespace):
+    return (torch.autocast('cuda', dtype=torch.float16) if args.amp
+            else nullcontext())
+
+
+def synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize(device)
+
+
+def inference(model: nn.Module, x: torch.Tensor,
+              args: argparse.Namespace) -> Callable[[], object]:
     def run():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args):
             return model(x)
 
     return run
 
 
-def training_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def training_step(model: nn.Module, x: torch.Tensor,
+                  args: argparse.Namespace) -> Callable[[], None]:
     with torch.no_grad():
         projections = [torch.randn_like(o) for o in model.eval()(x)]
 
@@ -164,40 +185,71 @@ def training_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
         model.train()
         for param in model.parameters():
             param.grad = None
-        outputs = model(x)
-        sum((o * p).sum() for o, p in zip(outputs, projections)).backward()
+        with autocast(args):
+            outputs = model(x)
+            loss = sum((o.float() * p).sum()
+                       for o, p in zip(outputs, projections))
+        loss.backward()
 
     return run
 
 
-def interleaved_medians(runs: Dict[str, Callable[[], object]],
-                        repeat: int) -> Dict[str, float]:
+def interleaved_medians(runs: Dict[str, Callable[[], object]], repeat: int,
+                        device: str) -> Dict[str, float]:
     """Median seconds of each run; they alternate, in turn order reversed."""
     for run in runs.values():
         run()  # warm-up
+    synchronize(device)
     times: Dict[str, List[float]] = {name: [] for name in runs}
     names = list(runs)
     for i in range(repeat):
         for name in (names if i % 2 == 0 else names[::-1]):
             start = time.perf_counter()
             runs[name]()
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def sgemm(size: int) -> Callable[[], torch.Tensor]:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def sgemm(size: int, device: str) -> Callable[[], torch.Tensor]:
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
     return lambda: a @ b
 
 
-def conv_linear_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-adds of the convolutions and linear layers (mmengine's count)."""
+def conv_linear_macs(model: nn.Module, x: torch.Tensor) -> Tuple[int, int]:
+    """Multiply-adds of the convolutions and linear layers, and of the
+    linear layers alone (mmengine's count)."""
     analyzer = FlopAnalyzer(model.eval(), (x, ))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     by_operator = analyzer.by_operator()
-    return sum(by_operator[op] for op in ('conv', 'linear', 'addmm', 'matmul')
-               if op in by_operator)
+    linear = sum(by_operator.get(op, 0) for op in ('linear', 'addmm', 'matmul'))
+    return by_operator.get('conv', 0) + linear, linear
+
+
+def matrix_products(run: Callable[[], object]) -> Callable[[], None]:
+    """A run of just the matrix products (the MLPs' ``addmm``) that ``run``
+    computes: the same shapes, as often, on random data."""
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU],
+            record_shapes=True) as profile:
+        run()
+    products = []
+    for event in profile.key_averages(group_by_input_shape=True):
+        if event.key == 'aten::addmm':
+            bias, (rows, inner), (_, cols) = event.input_shapes[:3]
+            # nn.Linear multiplies by its (out, in) weight transposed.
+            operands = (torch.randn(bias), torch.randn(rows, inner),
+                        torch.randn(cols, inner).t(), torch.empty(rows, cols))
+            products.append((operands, event.count))
+
+    def replay():
+        for (bias, left, right, out), count in products:
+            for _ in range(count):
+                torch.addmm(bias, left, right, out=out)
+
+    return replay
 
 
 def child(args: argparse.Namespace, *extra: str) -> dict:
@@ -205,7 +257,8 @@ def child(args: argparse.Namespace, *extra: str) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, '--arch', args.arch, '--repeat',
          str(args.repeat), '--drop-path-rate', str(args.drop_path_rate),
-         '--sgemm-size', str(args.sgemm_size), *extra],
+         '--sgemm-size', str(args.sgemm_size), '--device', args.device,
+         *(['--amp'] if args.amp else []), *extra],
         capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f'{" ".join(extra)} failed:\n{done.stderr[-3000:]}')
@@ -219,18 +272,29 @@ def speed_case(args: argparse.Namespace) -> None:
     reference = OfficialConvNeXt(ours, args.drop_path_rate)
     check_same_outputs(ours, reference)
     x = torch.randn(*parse_shape(shape))
-    make_run = inference if case == 'inference' else training_step
-    runs = dict(reference=make_run(reference, x), ours=make_run(ours, x))
     result = {}
     if case == 'inference':
-        runs['sgemm'] = sgemm(args.sgemm_size)
-        result['gflop'] = 2 * conv_linear_macs(reference, x) / 1e9
-    result.update(interleaved_medians(runs, args.repeat))
+        macs, linear_macs = conv_linear_macs(reference, x)
+        result['gflop'] = 2 * macs / 1e9
+        result['gemm_gflop'] = 2 * linear_macs / 1e9
+    ours, reference = ours.to(args.device), reference.to(args.device)
+    x = x.to(args.device)
+    make_run = inference if case == 'inference' else training_step
+    runs = dict(reference=make_run(reference, x, args),
+                ours=make_run(ours, x, args))
+    if case == 'inference':
+        runs['sgemm'] = sgemm(args.sgemm_size, args.device)
+        if args.device == 'cpu':
+            runs['gemm'] = matrix_products(runs['ours'])
+    result.update(interleaved_medians(runs, args.repeat, args.device))
     print(json.dumps(result))
 
 
 def speed(args: argparse.Namespace) -> None:
-    print(f'ConvNeXt-{args.arch}, fp32, {torch.get_num_threads()} threads, '
+    precision = 'fp16 autocast' if args.amp else 'fp32'
+    where = (torch.cuda.get_device_name(args.device) if args.device != 'cpu'
+             else f'cpu, {torch.get_num_threads()} threads')
+    print(f'ConvNeXt-{args.arch}, {precision}, {where}, '
           f'median of {args.repeat} interleaved runs, each input and mode in '
           f'a fresh process; load average before: {os.getloadavg()[0]:.2f}')
     cases = ['inference'] + ([] if args.skip_train else ['training'])
@@ -247,6 +311,13 @@ def speed(args: argparse.Namespace) -> None:
                 ceiling = 2 * args.sgemm_size**3 / 1e9 / result['sgemm']
                 line += (f'   {gflops:.1f} GFLOP/s = {gflops / ceiling:.0%} '
                          f'of SGEMM {args.sgemm_size} ({ceiling:.1f})')
+            if 'gemm' in result:
+                rate = result['gemm_gflop'] / result['gemm']
+                line += (f'\n  {"":>13} {"":<9} its matrix products alone '
+                         f'{result["gemm"] * 1e3:8.1f} ms ({rate:.1f} GFLOP/s '
+                         f'= {rate / ceiling:.0%} of SGEMM): with every other '
+                         'operation free, at most '
+                         f'{result["reference"] / result["gemm"]:.2f}x')
             print(line, flush=True)
     print(f'  load average after: {os.getloadavg()[0]:.2f}')
 
@@ -255,15 +326,26 @@ def peak_memory_case(args: argparse.Namespace) -> None:
     """One training step in this fresh process; prints JSON with its cost."""
     backbone = build_backbone(args.arch, args.drop_path_rate,
                               with_cp=args.memory_case == 'with_cp')
-    x = torch.randn(*args.memory_input)
-    step = training_step(backbone, x)
-    # The first step's peak: freed memory stays resident for the next ones.
-    rss_before = resident_mib()
-    reset_peak_resident()
-    step()
-    peak_growth = peak_resident_mib() - rss_before
+    backbone = backbone.to(args.device)
+    x = torch.randn(*args.memory_input, device=args.device)
+    step = training_step(backbone, x, args)
+    synchronize(args.device)
+    if args.device.startswith('cuda'):
+        before = torch.cuda.memory_allocated(args.device) / 2**20
+        torch.cuda.reset_peak_memory_stats(args.device)
+        step()
+        peak_growth = (torch.cuda.max_memory_allocated(args.device) / 2**20
+                       - before)
+    else:
+        # The first step's peak: freed memory stays resident for the next.
+        before = resident_mib()
+        reset_peak_resident()
+        step()
+        peak_growth = peak_resident_mib() - before
+    synchronize(args.device)
     start = time.perf_counter()
     step()
+    synchronize(args.device)
     print(json.dumps(dict(peak_growth_mib=peak_growth,
                           seconds=time.perf_counter() - start)))
 
@@ -304,6 +386,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         'and without with_cp')
     parser.add_argument('--memory-input', type=parse_shape,
                         default=(2, 3, 800, 1216))
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    parser.add_argument('--amp', action='store_true',
+                        help='fp16 autocast (with --device cuda)')
     parser.add_argument('--memory-case', choices=['plain', 'with_cp'],
                         help=argparse.SUPPRESS)
     parser.add_argument('--case', nargs=2, metavar=('INPUT', 'MODE'),
@@ -311,8 +396,10 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Sequence[str] = None) -> None:
+    args = parse_args(argv)
+    if args.amp and not args.device.startswith('cuda'):
+        raise SystemExit('--amp needs --device cuda')
     # init_weights logs a line per parameter at INFO: keep the output short.
     MMLogger.get_instance('mmengine', log_level='WARNING')
     if args.memory_case:

@@ -131,17 +131,20 @@ def test_benchmark_runs_on_a_toy_detector():
     """Also the check that the real tool runs end to end (a subprocess)."""
     done = check(run_tool('benchmark.py', TOY_MASK_RCNN, '--images', '2',
                           '--warmup', '1'))
-    assert (f'{TOY_MASK_RCNN.name}: 128x128 image, random weights, cpu'
-            in done.stdout)
+    assert (f'{TOY_MASK_RCNN.name}: 128x128 image, random weights, cpu, '
+            'whole inference call' in done.stdout)
     assert re.search(r'[\d.]+ images/s \(median [\d.]+ s over 2 images',
                      done.stdout)
     assert re.search(r'peak resident set: \d+ MiB', done.stdout)
 
 
-def test_benchmark_runs_on_a_toy_segmentor(capsys):
+@pytest.mark.parametrize('mode, flags', [('whole inference call', []),
+                                         ('model only', ['--model-only'])])
+def test_benchmark_runs_on_a_toy_segmentor(capsys, mode, flags):
     result = benchmark.main([str(TOY_UPERNET), '--images', '2', '--warmup',
-                             '0', '--shape', '96', '160'])
-    assert f'{TOY_UPERNET.name}: 160x96 image' in capsys.readouterr().out
+                             '0', '--shape', '96', '160', *flags])
+    assert (f'{TOY_UPERNET.name}: 160x96 image, random weights, cpu, {mode}'
+            in capsys.readouterr().out)
     assert result['images_per_s'] == pytest.approx(1 / result['median_s'])
     assert result['peak_memory_mib'] > 0
 

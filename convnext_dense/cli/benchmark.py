@@ -52,6 +52,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='timed images (default: 10)')
     parser.add_argument('--warmup', type=int, default=2,
                         help='untimed images first (default: 2)')
+    parser.add_argument('--model-only', action='store_true',
+                        help="time only the model's test_step on an image "
+                        'the test pipeline prepared once (default: the '
+                        'whole inference call, reading and resizing '
+                        'included)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help="the synthetic image's height and width "
                         '(default: the test Resize scale)')
@@ -78,21 +83,38 @@ def keep_every_detection(cfg: Config) -> None:
         rcnn.score_thr = 0.0
 
 
-def predictor(cfg: Config, checkpoint: Optional[str],
-              device: str) -> Callable[[str], object]:
-    """A function that predicts on one image file, as tools/infer.py does."""
+def build_model(cfg: Config, checkpoint: Optional[str],
+                device: str) -> torch.nn.Module:
     if cfg.default_scope == 'mmdet':
-        from mmdet.apis import inference_detector, init_detector
-
-        from convnext_dense.inference.detection import inference_pipeline
-        model = init_detector(copy.deepcopy(cfg), checkpoint, device=device)
-        pipeline = inference_pipeline(model.cfg)
-        return lambda path: inference_detector(model, path, pipeline)
-    from mmseg.apis import inference_model
-
+        from mmdet.apis import init_detector
+        return init_detector(copy.deepcopy(cfg), checkpoint, device=device)
     from convnext_dense.inference.segmentation import load_segmentor
-    model = load_segmentor(cfg, checkpoint, device=device)
-    return lambda path: inference_model(model, path)
+    return load_segmentor(cfg, checkpoint, device=device)
+
+
+def predictor(model: torch.nn.Module, path: str,
+              model_only: bool) -> Callable[[], object]:
+    """A function that predicts on the image file, as tools/infer.py does.
+
+    With ``model_only`` the test pipeline runs once, here, and the function
+    runs the model's ``test_step`` on its output.
+    """
+    from convnext_dense.inference.detection import inference_pipeline
+    if model_only:
+        prepared = inference_pipeline(model.cfg)(dict(img_path=path, img_id=0))
+        batch = dict(inputs=[prepared['inputs']],
+                     data_samples=[prepared['data_samples']])
+
+        def test_step() -> object:
+            with torch.no_grad():
+                return model.test_step(batch)
+        return test_step
+    if model.cfg.default_scope == 'mmdet':
+        from mmdet.apis import inference_detector
+        pipeline = inference_pipeline(model.cfg)
+        return lambda: inference_detector(model, path, pipeline)
+    from mmseg.apis import inference_model
+    return lambda: inference_model(model, path)
 
 
 def synthetic_image(path: str, height: int, width: int) -> None:
@@ -110,11 +132,11 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_images(predict: Callable[[str], object], path: str, images: int,
-                warmup: int, device: str) -> List[float]:
+def time_images(predict: Callable[[], object], images: int, warmup: int,
+                device: str) -> List[float]:
     """Seconds of each timed prediction, after the warm-up ones."""
     for _ in range(warmup):
-        predict(path)
+        predict()
     synchronize(device)
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats(device)
@@ -122,7 +144,7 @@ def time_images(predict: Callable[[str], object], path: str, images: int,
     seconds = []
     for _ in range(images):
         start = time.perf_counter()
-        predict(path)
+        predict()
         synchronize(device)
         seconds.append(time.perf_counter() - start)
     return seconds
@@ -147,13 +169,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         keep_every_detection(cfg)
     # Building a model logs a line per module at INFO: keep the output short.
     MMLogger.get_instance('mmengine', log_level='WARNING')
-    predict = predictor(cfg, args.checkpoint, args.device)
+    model = build_model(cfg, args.checkpoint, args.device)
     autocast = torch.autocast('cuda', dtype=torch.float16) if args.amp \
         else nullcontext()
     with tempfile.TemporaryDirectory() as tmp, autocast:
         path = osp.join(tmp, 'image.png')
         synthetic_image(path, height, width)
-        seconds = time_images(predict, path, args.images, args.warmup,
+        predict = predictor(model, path, args.model_only)
+        seconds = time_images(predict, args.images, args.warmup,
                               args.device)
     median = statistics.median(seconds)
     peak = peak_memory_mib(args.device)
@@ -162,6 +185,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     weights = args.checkpoint or 'random weights'
     print(f'{osp.basename(args.config)}: {width}x{height} image, {weights}, '
           f'{args.device}{" amp" if args.amp else ""}, '
+          f'{"model only" if args.model_only else "whole inference call"}, '
           f'{torch.get_num_threads()} threads')
     print(f'  {result["images_per_s"]:.3f} images/s (median {median:.3f} s '
           f'over {args.images} images after {args.warmup} warm-up; min '
