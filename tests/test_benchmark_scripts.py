@@ -2,14 +2,12 @@
 (the figures themselves are the script's to measure, not the suite's)."""
 import argparse
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch.nn as nn
 
-from helpers import REPO, tool_env
+from helpers import REPO, check, run_tool_in_process
 
 SCRIPT = REPO / 'benchmarks' / 'backbone_speed.py'
 _spec = importlib.util.spec_from_file_location('backbone_speed', SCRIPT)
@@ -17,21 +15,16 @@ backbone_speed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(backbone_speed)
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO,
-                          env=tool_env(), capture_output=True, text=True,
-                          timeout=300)
-
-
 def test_backbone_speed_prints_ratios_and_the_matrix_product_bound():
-    done = run_script('--inputs', '1x3x64x96', '--repeat', '1',
-                      '--sgemm-size', '64', '--skip-train')
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert 'ConvNeXt-tiny, fp32, cpu,' in done.stdout
-    assert '1x3x64x96 inference reference' in done.stdout
-    assert 'speed-up' in done.stdout and '% of SGEMM 64' in done.stdout
-    assert 'its matrix products alone' in done.stdout
-    assert 'with every other operation free, at most' in done.stdout
+    """In this process; the script runs the case in a child, as always."""
+    out = check(run_tool_in_process(
+        SCRIPT, '--inputs', '1x3x64x96', '--repeat', '1', '--sgemm-size',
+        '64', '--skip-train')).stdout
+    assert 'ConvNeXt-tiny, fp32, cpu,' in out
+    assert '1x3x64x96 inference reference' in out
+    assert 'speed-up' in out and '% of SGEMM 64' in out
+    assert 'its matrix products alone' in out
+    assert 'with every other operation free, at most' in out
 
 
 def test_backbone_speed_refuses_amp_on_the_cpu():
