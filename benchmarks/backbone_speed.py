@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
@@ -49,8 +48,9 @@ from mmengine.logging import MMLogger
 
 from convnext_dense.models import ConvNeXt
 from convnext_dense.models.convnext import LAYER_NORM_EPS
-from convnext_dense.profiling import (peak_resident_mib, reset_peak_resident,
-                                      resident_mib)
+from convnext_dense.profiling import (fp16_autocast, peak_resident_mib,
+                                      reset_peak_resident, resident_mib,
+                                      synchronize)
 
 Shape = Tuple[int, int, int, int]
 
@@ -129,11 +129,11 @@ class OfficialConvNeXt(nn.Module):
 
 def parse_shape(text: str) -> Shape:
     parts = text.lower().split('x')
-    shape = tuple(int(v) for v in parts if v.isdigit())
-    if len(shape) != len(parts) or len(shape) != 4 or shape[1] != 3:
+    if len(parts) != 4 or not all(part.isdigit() for part in parts) \
+            or int(parts[1]) != 3:
         raise argparse.ArgumentTypeError(
             f'{text!r}: give an input as Nx3xHxW, e.g. 1x3x800x1216')
-    return shape
+    return tuple(int(part) for part in parts)
 
 
 def build_backbone(arch: str, drop_path_rate: float,
@@ -157,20 +157,10 @@ def check_same_outputs(ours: nn.Module, reference: nn.Module) -> None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-def autocast(args: argparse.Namespace):
-    return (torch.autocast('cuda', dtype=torch.float16) if args.amp
-            else nullcontext())
-
-
-def synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-
-
 def inference(model: nn.Module, x: torch.Tensor,
               args: argparse.Namespace) -> Callable[[], object]:
     def run():
-        with torch.no_grad(), autocast(args):
+        with torch.no_grad(), fp16_autocast(args.amp):
             return model(x)
 
     return run
@@ -185,7 +175,7 @@ def training_step(model: nn.Module, x: torch.Tensor,
         model.train()
         for param in model.parameters():
             param.grad = None
-        with autocast(args):
+        with fp16_autocast(args.amp):
             outputs = model(x)
             loss = sum((o.float() * p).sum()
                        for o, p in zip(outputs, projections))

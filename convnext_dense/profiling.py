@@ -1,7 +1,9 @@
-"""What the speed and complexity tools share: a config's test input size and
-the process's peak memory."""
+"""What the speed and complexity tools share: a config's test input size,
+the process's peak memory, waiting for the GPU and fp16 autocast."""
+from contextlib import AbstractContextManager, nullcontext
 from typing import Optional, Tuple
 
+import torch
 from mmengine.config import Config
 
 from convnext_dense.dataset_configs import leaf_datasets
@@ -66,3 +68,15 @@ def reset_peak_resident() -> bool:
         return True
     except OSError:
         return False
+
+
+def synchronize(device: str) -> None:
+    """Waits for the work queued on ``device`` (a no-op on the CPU)."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize(device)
+
+
+def fp16_autocast(enabled: bool) -> AbstractContextManager:
+    """CUDA fp16 autocast when ``enabled``, else a context that does nothing."""
+    return (torch.autocast('cuda', dtype=torch.float16) if enabled
+            else nullcontext())

@@ -5,13 +5,15 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import torch.nn as nn
 from mmengine.config import Config
 
 from conftest import CONFIGS, check, run_tool
 from convnext_dense.cli import benchmark, get_flops
 from convnext_dense.cli.common import UserError
-from convnext_dense.profiling import inference_input_hw
+from convnext_dense.profiling import (fp16_autocast, inference_input_hw,
+                                      synchronize)
 
 TOY = CONFIGS / 'toy'
 TOY_MASK_RCNN = TOY / 'mask_rcnn_convnext_toy_coco.py'
@@ -167,3 +169,16 @@ def test_keep_every_detection_only_touches_the_rcnn_score_thr():
     assert cfg.model.test_cfg.rcnn.score_thr == 0
     before.rcnn.score_thr = 0
     assert cfg.model.test_cfg == before
+
+
+def test_fp16_autocast_is_cuda_fp16_or_nothing():
+    on = fp16_autocast(True)
+    assert isinstance(on, torch.autocast)
+    assert (on.device, on.fast_dtype) == ('cuda', torch.float16)
+    with fp16_autocast(False):
+        assert not torch.is_autocast_enabled('cuda')
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_synchronize_on_the_cpu_is_a_no_op():
+    assert synchronize('cpu') is None

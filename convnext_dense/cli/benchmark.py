@@ -22,7 +22,6 @@ import os.path as osp
 import statistics
 import tempfile
 import time
-from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
@@ -31,8 +30,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 
-from convnext_dense.profiling import (peak_resident_mib, reset_peak_resident,
-                                      inference_input_hw)
+from convnext_dense.profiling import (fp16_autocast, inference_input_hw,
+                                      peak_resident_mib, reset_peak_resident,
+                                      synchronize)
 
 from .common import UserError, load_config, run_cli
 
@@ -127,11 +127,6 @@ def synthetic_image(path: str, height: int, width: int) -> None:
     cv2.imwrite(path, np.clip(image, 0, 255).astype(np.uint8))
 
 
-def synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-
-
 def time_images(predict: Callable[[], object], images: int, warmup: int,
                 device: str) -> List[float]:
     """Seconds of each timed prediction, after the warm-up ones."""
@@ -170,9 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     # Building a model logs a line per module at INFO: keep the output short.
     MMLogger.get_instance('mmengine', log_level='WARNING')
     model = build_model(cfg, args.checkpoint, args.device)
-    autocast = torch.autocast('cuda', dtype=torch.float16) if args.amp \
-        else nullcontext()
-    with tempfile.TemporaryDirectory() as tmp, autocast:
+    with tempfile.TemporaryDirectory() as tmp, fp16_autocast(args.amp):
         path = osp.join(tmp, 'image.png')
         synthetic_image(path, height, width)
         predict = predictor(model, path, args.model_only)
