@@ -426,7 +426,7 @@ def check_dataset_contents(cfg: Config, splits: List[str]) -> None:
     if scope not in ('mmdet', 'mmseg') or not cfg.get('check_data', True):
         return
     logger = MMLogger.get_current_instance()
-    for dataset, where in split_datasets(cfg, splits):
+    for split, dataset, where in split_datasets(cfg, splits):
         if dataset.get('backend_args') or '://' in str(
                 dataset.get('data_root') or ''):
             continue
@@ -436,7 +436,6 @@ def check_dataset_contents(cfg: Config, splits: List[str]) -> None:
         if scope == 'mmdet':
             from mmdet.datasets import CocoDataset
             if issubclass(cls, CocoDataset):
-                split = where.split('_dataloader')[0]
                 _check_coco_dataset(cfg, split, dataset, where, cls, logger)
         else:
             from mmseg.datasets import BaseSegDataset
@@ -489,8 +488,7 @@ def guard_loading(cfg: Config, splits: List[str]) -> None:
     if scope not in ('mmdet', 'mmseg'):
         return
     num_classes = _seg_num_classes(cfg) if scope == 'mmseg' else None
-    for dataset, where in split_datasets(cfg, splits):
+    for split, dataset, _ in split_datasets(cfg, splits):
         if dataset.get('pipeline'):
-            dataset['pipeline'] = _guarded(
-                dataset['pipeline'], scope, where.startswith('train_'),
-                num_classes)
+            dataset['pipeline'] = _guarded(dataset['pipeline'], scope,
+                                           split == 'train', num_classes)

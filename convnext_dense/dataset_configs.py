@@ -29,13 +29,16 @@ def leaf_datasets(dataset: Mapping,
         yield dataset, where
 
 
-def split_datasets(cfg: Mapping,
-                   splits: Sequence[str]) -> Iterator[Tuple[Mapping, str]]:
-    """Yields the leaf dataset configs of the ``<split>_dataloader`` of each
-    of ``splits`` (``train``, ``val``, ``test``) that the config has, with
-    their config paths (see :func:`leaf_datasets`)."""
+def split_datasets(
+        cfg: Mapping,
+        splits: Sequence[str]) -> Iterator[Tuple[str, Mapping, str]]:
+    """Yields ``(split, dataset, where)`` for the leaf dataset configs of the
+    ``<split>_dataloader`` of each of ``splits`` (``train``, ``val``,
+    ``test``) that the config has, ``where`` being their config paths (see
+    :func:`leaf_datasets`)."""
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if loader and 'dataset' in loader:
-            yield from leaf_datasets(loader['dataset'],
-                                     f'{split}_dataloader.dataset')
+            for dataset, where in leaf_datasets(
+                    loader['dataset'], f'{split}_dataloader.dataset'):
+                yield split, dataset, where

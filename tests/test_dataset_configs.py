@@ -3,7 +3,7 @@ checks, --tta and inference alike."""
 from mmengine.config import Config, ConfigDict
 
 from convnext_dense.cli.test import enable_tta
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.dataset_configs import leaf_datasets, split_datasets
 
 
 def coco(name: str, pipeline=None) -> dict:
@@ -30,6 +30,23 @@ def test_leaves_of_nested_wrappers_with_their_config_paths():
 def test_a_plain_dataset_is_its_own_leaf():
     dataset = ConfigDict(coco('a'))
     assert list(leaf_datasets(dataset)) == [(dataset, 'dataset')]
+
+
+def test_split_datasets_names_each_leaf_with_its_split():
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(
+            type='RepeatDataset', times=2, dataset=coco('t'))),
+        val_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            coco('v0'), coco('v1')])),
+        test_dataloader=None))
+    found = [(split, d.data_root, where) for split, d, where in
+             split_datasets(cfg, ['train', 'val', 'test'])]
+    assert found == [
+        ('train', 't', 'train_dataloader.dataset.dataset'),
+        ('val', 'v0', 'val_dataloader.dataset.datasets[0]'),
+        ('val', 'v1', 'val_dataloader.dataset.datasets[1]'),
+    ]
+    assert list(split_datasets(cfg, ['test'])) == []
 
 
 def test_tta_pipeline_goes_to_every_wrapped_test_dataset():

@@ -131,7 +131,7 @@ def check_datasets(cfg: Config, splits: List[str]) -> None:
             ``data_hint``.
         DatasetError: see :mod:`convnext_dense.data_checks`.
     """
-    for dataset, where in split_datasets(cfg, splits):
+    for _, dataset, where in split_datasets(cfg, splits):
         for key, path in _dataset_paths(dataset):
             if not osp.exists(path):
                 hint = cfg.get('data_hint', 'put the dataset there')
