@@ -30,4 +30,3 @@ model = dict(
 
 default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(max_keep_ckpts=2))
-
