@@ -3,17 +3,21 @@ import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
 
 HERE = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'",
                     (HERE / 'convnext_dense' / '__init__.py').read_text()).group(1)
 
-# torch 2.14 needs C++20 and mmcv 2.1.0 builds with -std=c++17; mmcv 2.1.0 is
-# the newest release mmdet 3.3.0 and mmsegmentation 1.2.2 accept.
+# mmcv 2.1.0 is the newest release mmdet 3.3.0 and mmsegmentation 1.2.2
+# accept. It is not a requirement here: mmcv-lite (its Python code, no
+# compiled ops; the toolkit provides the ops its models use) and mmcv (the
+# full build) install the same package folder, so the environment gets exactly
+# one of them, by choice: the extras below, or `make install MMCV=lite|full`.
 INSTALL_REQUIRES = [
     'torch==2.13.0',
     'mmengine==0.10.7',
-    'mmcv==2.1.0',
     'mmdet==3.3.0',
     'mmsegmentation==1.2.2',
     'pycocotools>=2.0.7',
@@ -30,6 +34,27 @@ TENSORBOARD = ['tensorboard>=2.21']
 # The opt-in faster COCO evaluation backend.
 FASTER_COCO_EVAL = ['faster-coco-eval>=1.8']
 
+# Runs the import hook that serves the toolkit's kernels as mmcv._ext under
+# mmcv-lite when the interpreter starts, so that import order never matters.
+PTH = '_convnext_dense_mmcv_ext.pth'
+
+
+class BuildPyWithPth(build_py):
+    """Puts the .pth file beside the packages (wheels, plain installs)."""
+
+    def run(self):
+        super().run()
+        self.copy_file(str(HERE / PTH), str(Path(self.build_lib) / PTH))
+
+
+class EditableWheelWithPth(editable_wheel):
+    """Puts the .pth file into the editable wheel too (pip install -e)."""
+
+    def _install_namespaces(self, installation_dir, pth_prefix):
+        super()._install_namespaces(installation_dir, pth_prefix)
+        self.copy_file(str(HERE / PTH), str(Path(installation_dir) / PTH))
+
+
 setup(
     name='convnext-dense',
     version=VERSION,
@@ -39,8 +64,14 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
     packages=find_packages(include=['convnext_dense', 'convnext_dense.*']),
+    py_modules=['_convnext_dense_mmcv_ext'],
+    cmdclass={'build_py': BuildPyWithPth,
+              'editable_wheel': EditableWheelWithPth},
     install_requires=INSTALL_REQUIRES,
     extras_require={
+        # Exactly one of these two.
+        'mmcv-lite': ['mmcv-lite==2.1.0'],
+        'mmcv-full': ['mmcv==2.1.0'],
         'onnx': ONNX,
         'tensorboard': TENSORBOARD,
         'faster-coco-eval': FASTER_COCO_EVAL,

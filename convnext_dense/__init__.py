@@ -5,12 +5,17 @@ registry scope and installs the fixes to the stack that every entry point
 needs (:mod:`convnext_dense.patches`): weights-only checkpoint loading for all
 of mmengine's loaders, all-or-nothing checkpoint writes, a RoIAlign that is
 correct for any memory format, and fp32 training of AMP configs without CUDA.
+Under mmcv-lite, mmcv's compiled ops come from :mod:`convnext_dense.ops`
+(:mod:`.patches.mmcv_ops`).
 """
-from . import checkpoint, engine, errors, models, patches
+# Before anything imports mmcv.ops: under mmcv-lite it needs the stand-in.
+import _convnext_dense_mmcv_ext  # noqa: F401,I001
+
+from . import checkpoint, engine, errors, models, ops, patches
 
 __version__ = '0.1.0'
 
 patches.install()
 
-__all__ = ['checkpoint', 'engine', 'errors', 'models', 'patches',
+__all__ = ['checkpoint', 'engine', 'errors', 'models', 'ops', 'patches',
            '__version__']

@@ -65,3 +65,8 @@ __all__ = [
     'TrainingDivergedError', 'CheckpointWriteError', 'UnreadableFileError',
     'DatasetError'
 ]
+
+
+class OpNotProvidedError(ConvNeXtDenseError, NotImplementedError):
+    """A compiled mmcv op that the toolkit's kernels do not provide was called
+    under mmcv-lite."""

@@ -2,6 +2,9 @@
 
 Each module's docstring says what is wrong in the stack and how it is fixed:
 
+* :mod:`.mmcv_ops`: under mmcv-lite, ``mmcv._ext`` is the toolkit's kernels
+  (NMS, RoIAlign; :mod:`convnext_dense.ops`), so that mmdet and mmseg import
+  and run without mmcv's compiled build;
 * :mod:`.weights_only_load`: mmengine's checkpoint loaders unpickle weights
   only, with mmengine's own objects allowed; unsafe checkpoints are refused;
 * :mod:`.checkpoint_fit`: a checkpoint that does not fit the model is one
@@ -22,12 +25,14 @@ Each module's docstring says what is wrong in the stack and how it is fixed:
 ``import convnext_dense`` calls :func:`install`, so every entry point (the
 tools, a config's ``custom_imports``, a user's script) gets them all.
 """
+from . import mmcv_ops  # noqa: I001 (first: the others import mmcv.ops)
 from . import (amp_fallback, atomic_save, checkpoint_fit, contiguous_roi_align,
                fast_roi_align_cpu, rotate_after_save, weights_only_load)
 
 #: The fixes, in the order they are installed.
-PATCHES = (weights_only_load, checkpoint_fit, atomic_save, rotate_after_save,
-           contiguous_roi_align, fast_roi_align_cpu, amp_fallback)
+PATCHES = (mmcv_ops, weights_only_load, checkpoint_fit, atomic_save,
+           rotate_after_save, contiguous_roi_align, fast_roi_align_cpu,
+           amp_fallback)
 
 
 def install() -> None:

@@ -1,0 +1,214 @@
+"""Greedy non-maximum suppression, exactly mmcv's, on any device.
+
+mmcv's compiled NMS (``mmcv._ext.nms``, under ``mmcv.ops.nms`` and mmdet's
+``batched_nms``) sorts the boxes by score (``scores.sort(descending=True)``),
+then walks them in that order: a box still standing suppresses every later
+box whose IoU with it exceeds the threshold. On the CPU it is a scalar loop
+over the pairs of standing boxes.
+
+:func:`nms` keeps the same boxes in the same order. It sorts with the same
+call, computes each IoU with the same float32 operations in the same order
+(``inter / (area_i + area_j - inter)``, widths ``max(0, x2 - x1 + offset)``)
+and compares it with the threshold as a C ``float``, so that ties and
+near-threshold pairs fall the same way. What differs is the work:
+
+* Only pairs that can exceed the threshold get an IoU. IoU > t needs the two
+  boxes' x-overlap to exceed t times either box's width (the y-overlap is at
+  most a box's height, and the union at least either box's area), so a sweep
+  over the boxes sorted by x1 lists, for each box, the boxes starting within
+  ``(1 - t)`` of its width (with a margin far above float rounding): for
+  detector outputs a small fraction of all pairs.
+* The greedy walk over those pairs is a fixed point, computed for all boxes
+  at once: a box is kept unless a kept box earlier in the sorted order
+  overlaps it. Iterating ``kept = standing & ~hit(kept)`` from "all kept"
+  settles, after t rounds, every box whose longest chain of overlapping
+  predecessors is shorter than t, and ends on the greedy answer.
+* Where that does not apply (a threshold below 0, boxes that are not finite
+  or have no area, chains too long to settle in :data:`MAX_ROUNDS` rounds),
+  the walk goes through the sorted order in blocks of :data:`BLOCK`: a block
+  is resolved by the same fixed point, and its kept boxes suppress the later
+  ones still standing, all at once.
+"""
+from typing import Optional
+
+import torch
+
+#: Boxes of the sorted order resolved together on the blocked path.
+BLOCK = 64
+#: Most candidate pairs held at once by the sweep.
+PAIR_CHUNK = 1 << 22
+#: Rounds of the fixed point over the candidate pairs before the blocked
+#: path takes over.
+MAX_ROUNDS = 64
+
+
+def _iou_above(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
+               y2: torch.Tensor, area: torch.Tensor, rows: torch.Tensor,
+               cols: torch.Tensor, offset: int,
+               threshold: torch.Tensor) -> torch.Tensor:
+    """(len(rows), len(cols)): IoU(row box, column box) > threshold, with
+    mmcv's float operations."""
+    xx1 = torch.maximum(x1[rows, None], x1[cols])
+    yy1 = torch.maximum(y1[rows, None], y1[cols])
+    xx2 = torch.minimum(x2[rows, None], x2[cols])
+    yy2 = torch.minimum(y2[rows, None], y2[cols])
+    w = xx2.sub_(xx1)
+    h = yy2.sub_(yy1)
+    if offset:
+        w.add_(offset)
+        h.add_(offset)
+    inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
+    union = (area[rows, None] + area[cols]).sub_(inter)
+    return inter.div_(union) > threshold
+
+
+def _resolve(overlaps: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
+    """Greedy answer within a block: box j is kept if it stands and no kept
+    box i < j of the block overlaps it. ``overlaps``: (b, b) bool, used
+    above its diagonal only."""
+    later = torch.triu(overlaps, diagonal=1).to(torch.float32)
+    kept = standing
+    while True:
+        hit = (kept.to(torch.float32) @ later) > 0
+        now = standing & ~hit
+        if torch.equal(now, kept):
+            return kept
+        kept = now
+
+
+def _candidate_pairs(x1: torch.Tensor, x2: torch.Tensor, offset: int,
+                     threshold: float):
+    """Yields chunks of ``(a, b)`` index pairs (into the given order) that
+    include every pair whose IoU can exceed ``threshold`` (0 <= t < 1), for
+    boxes of positive width and height."""
+    x1d, x2d = x1.double(), x2.double()
+    width = x2d - x1d + offset
+    # x1[b] >= x1[a] and overlap > t * width[a] need x1[b] < limit[a]; the
+    # margin covers float32 rounding many times over.
+    limit = (x1d + (1. - threshold) * width + 1e-4 * width +
+             1e-4 * (x1d.abs() + 1.))
+    by_x = torch.sort(x1d, stable=True)[1]
+    starts = x1d[by_x]
+    stop = torch.searchsorted(starts, limit[by_x])
+    first = torch.arange(1, x1.numel() + 1, device=x1.device)
+    count = (stop - first).clamp_(min=0)
+    ends = torch.cumsum(count, 0)
+    begin = 0
+    while begin < x1.numel():
+        # Rows [begin, end) hold at most PAIR_CHUNK pairs (at least one row).
+        base = int(ends[begin - 1]) if begin else 0
+        end = int(torch.searchsorted(ends, base + PAIR_CHUNK, right=True))
+        end = max(end, begin + 1)
+        rows = torch.arange(begin, end, device=x1.device)
+        per_row = count[begin:end]
+        total = int(per_row.sum())
+        if total:
+            row = torch.repeat_interleave(rows, per_row, output_size=total)
+            step = torch.arange(total, device=x1.device) - (
+                torch.cumsum(per_row, 0) - per_row).repeat_interleave(
+                    per_row, output_size=total)
+            yield by_x[row], by_x[row + 1 + step]
+        begin = end
+
+
+def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
+                 y2: torch.Tensor, area: torch.Tensor, offset: int,
+                 threshold: torch.Tensor) -> Optional[torch.Tensor]:
+    """The kept mask over the sorted boxes from candidate pairs only; None
+    when the fixed point does not settle in :data:`MAX_ROUNDS` rounds."""
+    n = x1.numel()
+    sources, targets = [], []
+    for a, b in _candidate_pairs(x1, x2, offset, float(threshold)):
+        hit = _iou_pairs(x1, y1, x2, y2, area, a, b, offset, threshold)
+        a, b = a[hit], b[hit]
+        sources.append(torch.minimum(a, b))  # earlier in the sorted order
+        targets.append(torch.maximum(a, b))
+    kept = torch.ones(n, dtype=torch.bool, device=x1.device)
+    if not sources:
+        return kept
+    src, dst = torch.cat(sources), torch.cat(targets)
+    for _ in range(MAX_ROUNDS):
+        hit = torch.zeros(n, dtype=torch.bool, device=x1.device)
+        hit[dst[kept[src]]] = True
+        now = ~hit
+        if torch.equal(now, kept):
+            return kept
+        kept = now
+    return None
+
+
+def _iou_pairs(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
+               y2: torch.Tensor, area: torch.Tensor, a: torch.Tensor,
+               b: torch.Tensor, offset: int,
+               threshold: torch.Tensor) -> torch.Tensor:
+    """IoU(a[k], b[k]) > threshold per pair, with mmcv's float operations."""
+    w = torch.minimum(x2[a], x2[b]).sub_(torch.maximum(x1[a], x1[b]))
+    h = torch.minimum(y2[a], y2[b]).sub_(torch.maximum(y1[a], y1[b]))
+    if offset:
+        w.add_(offset)
+        h.add_(offset)
+    inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
+    union = (area[a] + area[b]).sub_(inter)
+    return inter.div_(union) > threshold
+
+
+def _blocked_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
+                  y2: torch.Tensor, area: torch.Tensor, offset: int,
+                  threshold: torch.Tensor) -> torch.Tensor:
+    """The kept mask over the sorted boxes, walking them in blocks."""
+    n = x1.numel()
+    standing = torch.ones(n, dtype=torch.bool, device=x1.device)
+    index = torch.arange(n, device=x1.device)
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        block = index[start:stop]
+        overlaps = _iou_above(x1, y1, x2, y2, area, block, block, offset,
+                              threshold)
+        kept = _resolve(overlaps, standing[start:stop])
+        standing[start:stop] = kept
+        rows = block[kept]
+        if stop == n or rows.numel() == 0:
+            continue
+        cols = stop + standing[stop:].nonzero().flatten()
+        if cols.numel():
+            hit = _iou_above(x1, y1, x2, y2, area, rows, cols, offset,
+                             threshold).any(0)
+            standing[cols[hit]] = False
+    return standing
+
+
+def nms(boxes: torch.Tensor,
+        scores: torch.Tensor,
+        iou_threshold: float,
+        offset: int = 0) -> torch.Tensor:
+    """mmcv's ``nms`` kernel: indices of the kept boxes, highest score first.
+
+    Args:
+        boxes: (N, 4) float32 ``(x1, y1, x2, y2)``.
+        scores: (N,) scores.
+        iou_threshold: A box is suppressed by a kept box when their IoU is
+            above this (compared in float32, as mmcv's C ``float``).
+        offset: 0, or 1 for the legacy ``+1`` in widths and heights.
+
+    Returns:
+        (K,) int64 indices into ``boxes``, in descending score order (ties in
+        the order of ``scores.sort(0, descending=True)``).
+    """
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.long, device=boxes.device)
+    order = scores.sort(0, descending=True)[1]
+    x1, y1, x2, y2 = boxes[order].unbind(1)
+    # mmcv computes the areas in the boxes' original order: same values.
+    area = (x2 - x1 + offset) * (y2 - y1 + offset)
+    threshold = torch.tensor(iou_threshold,
+                             dtype=torch.float32,
+                             device=boxes.device)
+    kept = None
+    if 0. <= float(threshold) < 1.:
+        usable = (torch.isfinite(boxes).all() & (x2 - x1 + offset > 0).all()
+                  & (y2 - y1 + offset > 0).all())
+        if bool(usable):
+            kept = _sparse_keep(x1, y1, x2, y2, area, offset, threshold)
+    if kept is None:
+        kept = _blocked_keep(x1, y1, x2, y2, area, offset, threshold)
+    return order[kept]
