@@ -33,6 +33,9 @@ ONNX = ['onnx>=1.23', 'onnxruntime>=1.32', 'onnxscript>=0.7']
 TENSORBOARD = ['tensorboard>=2.21']
 # The opt-in faster COCO evaluation backend.
 FASTER_COCO_EVAL = ['faster-coco-eval>=1.8']
+# benchmarks/detector_speed.py: mmdet's own ConvNeXt configs use mmpretrain's
+# ConvNeXt (mmpretrain asks for mmcv only in its 'mim' extra).
+BENCHMARK = ['mmpretrain==1.2.0']
 
 # Runs the import hook that serves the toolkit's kernels as mmcv._ext under
 # mmcv-lite when the interpreter starts, so that import order never matters.
@@ -75,6 +78,7 @@ setup(
         'onnx': ONNX,
         'tensorboard': TENSORBOARD,
         'faster-coco-eval': FASTER_COCO_EVAL,
+        'benchmark': BENCHMARK,
         # The suite exercises every optional feature.
         'tests': ['pytest>=7', *ONNX, *TENSORBOARD, *FASTER_COCO_EVAL],
     },

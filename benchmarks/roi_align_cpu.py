@@ -2,7 +2,7 @@
 """CPU RoIAlign: mmcv's kernel against the toolkit's separable one, in one run.
 
 Times mmcv 2.1.0's ``roi_align`` ('avg', its own CPU kernel) and
-:func:`convnext_dense.patches.fast_roi_align_cpu.roi_align_separable` on the
+:func:`convnext_dense.ops.roi_align.roi_align_separable` on the
 same inputs, in the same process and with the same threads, alternating the
 two, and prints the median of each, their ratio, and the largest difference
 of the outputs and of the input gradients (a random upstream gradient):
@@ -16,16 +16,20 @@ of the outputs and of the input gradients (a random upstream gradient):
 All with spatial_scale 1/4, sampling_ratio 0 (adaptive), aligned=True.
 
     OMP_NUM_THREADS=1 python benchmarks/roi_align_cpu.py [--repeat 7] [--threads 1]
+
+mmcv's side needs its compiled kernels (``make install MMCV=full``).
 """
 import argparse
 import statistics
+import sys
 import time
 from typing import Callable, List, Tuple
 
 import torch
 
-from convnext_dense.patches.fast_roi_align_cpu import (ORIGINAL_ROI_ALIGN,
-                                                       roi_align_separable)
+from convnext_dense.ops.roi_align import roi_align_separable
+from convnext_dense.patches.fast_roi_align_cpu import ORIGINAL_ROI_ALIGN
+from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
 
 #: name, feature shape, RoIs, image (h, w), RoI side range (px), output.
 CASES = (
@@ -69,6 +73,9 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
+    if using_toolkit_kernels():
+        sys.exit("error: mmcv's side needs its compiled kernels: "
+                 'make install MMCV=full')
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
     print(f'CPU, {torch.get_num_threads()} thread(s), float32, '

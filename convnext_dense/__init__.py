@@ -8,8 +8,16 @@ correct for any memory format, and fp32 training of AMP configs without CUDA.
 Under mmcv-lite, mmcv's compiled ops come from :mod:`convnext_dense.ops`
 (:mod:`.patches.mmcv_ops`).
 """
+import importlib.util
+
 # Before anything imports mmcv.ops: under mmcv-lite it needs the stand-in.
 import _convnext_dense_mmcv_ext  # noqa: F401,I001
+
+if importlib.util.find_spec('mmcv') is None:
+    raise ImportError(
+        "convnext-dense needs mmcv 2.1.0: pip install 'convnext-dense"
+        "[mmcv-lite]' (no compiler), or mmcv's full build (make install "
+        'MMCV=full)')
 
 from . import checkpoint, engine, errors, models, ops, patches
 

@@ -1,5 +1,6 @@
 """Helpers shared by the tests (re-exported by conftest.py)."""
 import contextlib
+import functools
 import io
 import json
 import os
@@ -34,6 +35,13 @@ def data_path(name: str) -> Path:
     path = DATA / name
     assert path.is_file(), f'{path} is missing from the repository'
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def mmcv_op_references() -> Dict[str, List[dict]]:
+    """What mmcv's compiled NMS and RoIAlign computed on the op tests' cases
+    (``tests/data/make_mmcv_op_references.py`` records them)."""
+    return torch.load(data_path('mmcv_op_references.pt'), weights_only=True)
 
 
 def tool_env(**overrides: str) -> Dict[str, str]:

@@ -1,8 +1,10 @@
-"""Patch contiguous_roi_align: mmcv's RoIAlign reads its input as contiguous
-NCHW; the toolkit's fix makes it right for channels_last inputs too."""
+"""Patch contiguous_roi_align: mmcv's compiled RoIAlign reads its input as
+contiguous NCHW; the toolkit's fix makes it right for channels_last inputs
+too."""
 import torch
 
 import convnext_dense  # noqa: F401  (installs the RoIAlign fix)
+from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
 from mmcv.ops import RoIAlign, roi_align
 from mmcv.ops.roi_align import RoIAlignFunction, ext_module
 
@@ -26,11 +28,14 @@ def raw_kernel(features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
     return output
 
 
-def test_unpatched_kernel_misreads_channels_last_memory():
+def test_unpatched_kernel_and_channels_last_memory():
+    """mmcv's compiled kernel misreads channels_last memory; the toolkit's,
+    which is ``mmcv._ext`` under mmcv-lite, reads it right."""
     features, rois = features_and_rois()
     channels_last = features.to(memory_format=torch.channels_last)
-    assert not torch.allclose(raw_kernel(channels_last, rois),
-                              raw_kernel(features, rois))
+    same = torch.allclose(raw_kernel(channels_last, rois),
+                          raw_kernel(features, rois))
+    assert same == using_toolkit_kernels()
 
 
 def test_roi_align_is_right_for_channels_last_input():

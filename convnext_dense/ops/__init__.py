@@ -6,7 +6,3 @@
 * :mod:`.mmcv_ext`: both in the form of mmcv's compiled ``mmcv._ext``, which
   they replace under mmcv-lite (:mod:`convnext_dense.patches.mmcv_ops`).
 """
-from .nms import nms
-from .roi_align import roi_align_separable
-
-__all__ = ['nms', 'roi_align_separable']

@@ -87,9 +87,8 @@ def _candidate_pairs(x1: torch.Tensor, x2: torch.Tensor, offset: int,
     # margin covers float32 rounding many times over.
     limit = (x1d + (1. - threshold) * width + 1e-4 * width +
              1e-4 * (x1d.abs() + 1.))
-    by_x = torch.sort(x1d, stable=True)[1]
-    starts = x1d[by_x]
-    stop = torch.searchsorted(starts, limit[by_x])
+    starts, by_x = torch.sort(x1d, stable=True)
+    stop = torch.searchsorted(starts, limit.index_select(0, by_x))
     first = torch.arange(1, x1.numel() + 1, device=x1.device)
     count = (stop - first).clamp_(min=0)
     ends = torch.cumsum(count, 0)
@@ -99,15 +98,18 @@ def _candidate_pairs(x1: torch.Tensor, x2: torch.Tensor, offset: int,
         base = int(ends[begin - 1]) if begin else 0
         end = int(torch.searchsorted(ends, base + PAIR_CHUNK, right=True))
         end = max(end, begin + 1)
-        rows = torch.arange(begin, end, device=x1.device)
         per_row = count[begin:end]
-        total = int(per_row.sum())
+        total = int(ends[end - 1]) - base
         if total:
+            rows = torch.arange(begin, end, device=x1.device)
             row = torch.repeat_interleave(rows, per_row, output_size=total)
-            step = torch.arange(total, device=x1.device) - (
-                torch.cumsum(per_row, 0) - per_row).repeat_interleave(
-                    per_row, output_size=total)
-            yield by_x[row], by_x[row + 1 + step]
+            # The second boxes of row r's pairs are the boxes r + 1, r + 2,
+            # ... of the x order: pair p of the chunk, the k-th of its row,
+            # is box r + 1 + k = p + (r + 1 - first pair of r).
+            shift = (rows + 1 - (ends[begin:end] - per_row - base))
+            second = torch.arange(total, device=x1.device).add_(
+                shift.index_select(0, row - begin))
+            yield by_x.index_select(0, row), by_x.index_select(0, second)
         begin = end
 
 
@@ -117,38 +119,41 @@ def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
     """The kept mask over the sorted boxes from candidate pairs only; None
     when the fixed point does not settle in :data:`MAX_ROUNDS` rounds."""
     n = x1.numel()
+    boxes = torch.stack([x1, y1, x2, y2, area])
     sources, targets = [], []
     for a, b in _candidate_pairs(x1, x2, offset, float(threshold)):
-        hit = _iou_pairs(x1, y1, x2, y2, area, a, b, offset, threshold)
-        a, b = a[hit], b[hit]
+        hit = _iou_pairs(boxes, a, b, offset, threshold).nonzero().flatten()
+        a, b = a.index_select(0, hit), b.index_select(0, hit)
         sources.append(torch.minimum(a, b))  # earlier in the sorted order
         targets.append(torch.maximum(a, b))
-    kept = torch.ones(n, dtype=torch.bool, device=x1.device)
-    if not sources:
-        return kept
+    if not sources or not sum(src.numel() for src in sources):
+        return torch.ones(n, dtype=torch.bool, device=x1.device)
     src, dst = torch.cat(sources), torch.cat(targets)
+    # kept[j] = 1 unless a kept source suppresses j; as float counts.
+    kept = torch.ones(n, dtype=torch.float32, device=x1.device)
     for _ in range(MAX_ROUNDS):
-        hit = torch.zeros(n, dtype=torch.bool, device=x1.device)
-        hit[dst[kept[src]]] = True
-        now = ~hit
+        hits = torch.zeros_like(kept).index_add_(0, dst,
+                                                 kept.index_select(0, src))
+        now = (hits == 0).to(torch.float32)
         if torch.equal(now, kept):
-            return kept
+            return kept.bool()
         kept = now
     return None
 
 
-def _iou_pairs(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
-               y2: torch.Tensor, area: torch.Tensor, a: torch.Tensor,
-               b: torch.Tensor, offset: int,
-               threshold: torch.Tensor) -> torch.Tensor:
-    """IoU(a[k], b[k]) > threshold per pair, with mmcv's float operations."""
-    w = torch.minimum(x2[a], x2[b]).sub_(torch.maximum(x1[a], x1[b]))
-    h = torch.minimum(y2[a], y2[b]).sub_(torch.maximum(y1[a], y1[b]))
+def _iou_pairs(boxes: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+               offset: int, threshold: torch.Tensor) -> torch.Tensor:
+    """IoU(a[k], b[k]) > threshold per pair, with mmcv's float operations;
+    ``boxes`` holds rows x1, y1, x2, y2, area."""
+    x1a, y1a, x2a, y2a, area_a = boxes.index_select(1, a)
+    x1b, y1b, x2b, y2b, area_b = boxes.index_select(1, b)
+    w = torch.minimum(x2a, x2b).sub_(torch.maximum(x1a, x1b))
+    h = torch.minimum(y2a, y2b).sub_(torch.maximum(y1a, y1b))
     if offset:
         w.add_(offset)
         h.add_(offset)
     inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
-    union = (area[a] + area[b]).sub_(inter)
+    union = area_a.add_(area_b).sub_(inter)
     return inter.div_(union) > threshold
 
 
@@ -197,7 +202,7 @@ def nms(boxes: torch.Tensor,
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     order = scores.sort(0, descending=True)[1]
-    x1, y1, x2, y2 = boxes[order].unbind(1)
+    x1, y1, x2, y2 = boxes.index_select(0, order).t().contiguous()
     # mmcv computes the areas in the boxes' original order: same values.
     area = (x2 - x1 + offset) * (y2 - y1 + offset)
     threshold = torch.tensor(iou_threshold,
@@ -211,4 +216,4 @@ def nms(boxes: torch.Tensor,
             kept = _sparse_keep(x1, y1, x2, y2, area, offset, threshold)
     if kept is None:
         kept = _blocked_keep(x1, y1, x2, y2, area, offset, threshold)
-    return order[kept]
+    return order.masked_select(kept)
