@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
 import torch
+from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
@@ -161,8 +162,10 @@ def compare(toolkit: dict, stock: dict) -> str:
     box_diff = (a.bboxes - b.bboxes).abs().max().item() if len(a) else 0.
     score_diff = (a.scores - b.scores).abs().max().item() if len(a) else 0.
     inter = (a.masks & b.masks).flatten(1).sum(1).float()
-    union = (a.masks | b.masks).flatten(1).sum(1).float().clamp_min(1)
-    mask_iou = (inter / union).min().item() if len(a) else 1.
+    union = (a.masks | b.masks).flatten(1).sum(1).float()
+    # Two empty masks agree.
+    mask_iou = torch.where(union > 0, inter / union.clamp_min(1), 1.)
+    mask_iou = mask_iou.min().item() if len(a) else 1.
     return (f'{len(a)} detections, labels equal {same_labels:.1%}, largest '
             f'box difference {box_diff:.2g} px, score difference '
             f'{score_diff:.2g}, lowest mask IoU {mask_iou:.4f}')
@@ -184,13 +187,16 @@ def interleaved(runs: Dict[str, Callable[[], object]],
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def record_nms_inputs(run: Callable[[], object]
+def record_nms_inputs(ext: types.ModuleType,
+                      run: Callable[[types.ModuleType], object]
                       ) -> List[Tuple[torch.Tensor, torch.Tensor, float]]:
-    """The (boxes, scores, threshold) of every NMS call in ``run()``."""
+    """The (boxes, scores, threshold) of every NMS call of ``run(kernels)``
+    given ``ext``'s kernels."""
     calls = []
-    ext = NMS_MODULE.ext_module
 
-    class Recorder:
+    class Recorder(types.ModuleType):
+        """``ext``, recording what NMS is given."""
+
         def __getattr__(self, name):
             return getattr(ext, name)
 
@@ -199,11 +205,7 @@ def record_nms_inputs(run: Callable[[], object]
             calls.append((boxes.clone(), scores.clone(), iou_threshold))
             return ext.nms(boxes, scores, iou_threshold, offset)
 
-    NMS_MODULE.ext_module = Recorder()
-    try:
-        run()
-    finally:
-        NMS_MODULE.ext_module = ext
+    run(Recorder('recorder'))
     return calls
 
 
@@ -245,6 +247,7 @@ def main() -> None:
         sys.exit('error: the stock side needs mmcv\'s compiled kernels: '
                  'make install MMCV=full')
     torch.set_num_threads(args.threads)
+    register_all_modules()
     load_mmpretrain_convnext()
     ext = toolkit_ext()
     mmcv_ext = NMS_MODULE.ext_module
@@ -258,8 +261,8 @@ def main() -> None:
         stock.load_state_dict(mmpretrain_state_dict(toolkit), strict=True)
         data = one_image(toolkit)
 
-        def run_toolkit():
-            with torch.no_grad(), toolkit_kernels(ext):
+        def run_toolkit(kernels: types.ModuleType = ext):
+            with torch.no_grad(), toolkit_kernels(kernels):
                 return toolkit.test_step(data)[0]
 
         def run_stock():
@@ -272,7 +275,7 @@ def main() -> None:
         print(f'  whole model: stock {medians["stock"]:.2f} s, toolkit '
               f'{medians["toolkit"]:.2f} s, speed-up '
               f'{medians["stock"] / medians["toolkit"]:.2f}x')
-        nms_alone(record_nms_inputs(run_toolkit), mmcv_ext, args.repeat)
+        nms_alone(record_nms_inputs(ext, run_toolkit), mmcv_ext, args.repeat)
 
 
 if __name__ == '__main__':

@@ -40,13 +40,16 @@ def test_keeps_what_mmcv_keeps(case):
     assert torch.equal(keep(case), case['keep'])
 
 
-@pytest.mark.parametrize('how', ['blocked', 'small-chunks'])
+@pytest.mark.parametrize('how', ['rounds', 'blocked', 'small-chunks'])
 def test_every_path_keeps_the_same(how, monkeypatch):
-    """The blocked walk (the fallback) and a sweep cut into many chunks give
-    the recorded answer too."""
+    """The fixed point over the overlapping pairs, the blocked walk (the
+    fallback) and a sweep cut into many chunks give the recorded answer
+    too."""
+    if how in ('rounds', 'blocked'):
+        monkeypatch.setattr(ops_nms, 'WALK_EDGES', -1)
     if how == 'blocked':
         monkeypatch.setattr(ops_nms, 'MAX_ROUNDS', 0)
-    else:
+    if how == 'small-chunks':
         monkeypatch.setattr(ops_nms, 'PAIR_CHUNK', 37)
     for case in CASES:
         assert torch.equal(keep(case), case['keep']), case['name']
@@ -55,6 +58,7 @@ def test_every_path_keeps_the_same(how, monkeypatch):
 def test_long_chains_fall_back_to_the_blocked_walk(monkeypatch):
     chain = next(case for case in CASES
                  if case['name'].startswith('long-chain-0.5'))
+    monkeypatch.setattr(ops_nms, 'WALK_EDGES', -1)
     calls = []
     blocked = ops_nms._blocked_keep
     monkeypatch.setattr(ops_nms, '_blocked_keep',

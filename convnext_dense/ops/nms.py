@@ -18,11 +18,14 @@ near-threshold pairs fall the same way. What differs is the work:
   over the boxes sorted by x1 lists, for each box, the boxes starting within
   ``(1 - t)`` of its width (with a margin far above float rounding): for
   detector outputs a small fraction of all pairs.
-* The greedy walk over those pairs is a fixed point, computed for all boxes
-  at once: a box is kept unless a kept box earlier in the sorted order
-  overlaps it. Iterating ``kept = standing & ~hit(kept)`` from "all kept"
-  settles, after t rounds, every box whose longest chain of overlapping
-  predecessors is shorter than t, and ends on the greedy answer.
+* The greedy walk then needs only the pairs whose IoU is above the
+  threshold, usually few: up to :data:`WALK_EDGES` of them are walked in
+  Python in the order of their earlier box. More are settled as a fixed
+  point, for all boxes at once: a box is kept unless a kept box earlier in
+  the sorted order overlaps it. Iterating ``kept = ~hit(kept)`` from "all
+  kept" settles, after t rounds, every box whose longest chain of
+  overlapping predecessors is shorter than t, and ends on the greedy
+  answer.
 * Where that does not apply (a threshold below 0, boxes that are not finite
   or have no area, chains too long to settle in :data:`MAX_ROUNDS` rounds),
   the walk goes through the sorted order in blocks of :data:`BLOCK`: a block
@@ -40,6 +43,8 @@ PAIR_CHUNK = 1 << 22
 #: Rounds of the fixed point over the candidate pairs before the blocked
 #: path takes over.
 MAX_ROUNDS = 64
+#: Up to this many overlapping pairs are walked in Python instead.
+WALK_EDGES = 4096
 
 
 def _iou_above(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
@@ -126,9 +131,11 @@ def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
         a, b = a.index_select(0, hit), b.index_select(0, hit)
         sources.append(torch.minimum(a, b))  # earlier in the sorted order
         targets.append(torch.maximum(a, b))
-    if not sources or not sum(src.numel() for src in sources):
+    if not sources:  # one box
         return torch.ones(n, dtype=torch.bool, device=x1.device)
     src, dst = torch.cat(sources), torch.cat(targets)
+    if src.numel() <= WALK_EDGES:
+        return _walk(n, src, dst).to(x1.device)
     # kept[j] = 1 unless a kept source suppresses j; as float counts.
     kept = torch.ones(n, dtype=torch.float32, device=x1.device)
     for _ in range(MAX_ROUNDS):
@@ -139,6 +146,19 @@ def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
             return kept.bool()
         kept = now
     return None
+
+
+def _walk(n: int, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """The greedy walk over few overlapping pairs, in Python: taken in the
+    order of their earlier box, a pair's earlier box is settled when its
+    pair comes up (every pair that can suppress it comes before)."""
+    order = torch.sort(src, stable=True)[1]
+    kept = bytearray(b'\x01') * n
+    for i, j in zip(src.index_select(0, order).tolist(),
+                    dst.index_select(0, order).tolist()):
+        if kept[i]:
+            kept[j] = 0
+    return torch.frombuffer(kept, dtype=torch.uint8).bool()
 
 
 def _iou_pairs(boxes: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
