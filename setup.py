@@ -37,25 +37,31 @@ FASTER_COCO_EVAL = ['faster-coco-eval>=1.8']
 # ConvNeXt (mmpretrain asks for mmcv only in its 'mim' extra).
 BENCHMARK = ['mmpretrain==1.2.0']
 
-# Runs the import hook that serves the toolkit's kernels as mmcv._ext under
-# mmcv-lite when the interpreter starts, so that import order never matters.
-PTH = '_convnext_dense_mmcv_ext.pth'
+# A .pth file beside the packages runs the import hook that serves the
+# toolkit's kernels as mmcv._ext under mmcv-lite when the interpreter starts,
+# so that import order never matters.
+PTH_NAME = '_convnext_dense_mmcv_ext.pth'
+PTH_LINE = 'import _convnext_dense_mmcv_ext\n'
+
+
+def write_pth(folder: str) -> None:
+    Path(folder, PTH_NAME).write_text(PTH_LINE)
 
 
 class BuildPyWithPth(build_py):
-    """Puts the .pth file beside the packages (wheels, plain installs)."""
+    """Writes the .pth file beside the packages (wheels, plain installs)."""
 
     def run(self):
         super().run()
-        self.copy_file(str(HERE / PTH), str(Path(self.build_lib) / PTH))
+        write_pth(self.build_lib)
 
 
 class EditableWheelWithPth(editable_wheel):
-    """Puts the .pth file into the editable wheel too (pip install -e)."""
+    """Writes the .pth file into the editable wheel too (pip install -e)."""
 
     def _install_namespaces(self, installation_dir, pth_prefix):
         super()._install_namespaces(installation_dir, pth_prefix)
-        self.copy_file(str(HERE / PTH), str(Path(installation_dir) / PTH))
+        write_pth(installation_dir)
 
 
 setup(
