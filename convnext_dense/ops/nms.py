@@ -32,6 +32,7 @@ near-threshold pairs fall the same way. What differs is the work:
   is resolved by the same fixed point, and its kept boxes suppress the later
   ones still standing, all at once.
 """
+import math
 from typing import Optional
 
 import torch
@@ -81,37 +82,38 @@ def _resolve(overlaps: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
         kept = now
 
 
-def _candidate_pairs(x1: torch.Tensor, x2: torch.Tensor, offset: int,
+def _candidate_pairs(x1: torch.Tensor, width: torch.Tensor,
                      threshold: float):
     """Yields chunks of ``(a, b)`` index pairs (into the given order) that
     include every pair whose IoU can exceed ``threshold`` (0 <= t < 1), for
-    boxes of positive width and height."""
-    x1d, x2d = x1.double(), x2.double()
-    width = x2d - x1d + offset
+    boxes of positive and finite ``width`` (``x2 - x1 + offset``) and
+    height."""
+    n = x1.numel()
     # x1[b] >= x1[a] and overlap > t * width[a] need x1[b] < limit[a]; the
-    # margin covers float32 rounding many times over.
-    limit = (x1d + (1. - threshold) * width + 1e-4 * width +
-             1e-4 * (x1d.abs() + 1.))
-    starts, by_x = torch.sort(x1d, stable=True)
+    # margin covers float32 rounding (relative 6e-8) many times over.
+    limit = (x1 + (1. - threshold + 1e-4) * width).add_(x1.abs().add_(1.),
+                                                          alpha=1e-4)
+    starts, by_x = torch.sort(x1)
     stop = torch.searchsorted(starts, limit.index_select(0, by_x))
-    first = torch.arange(1, x1.numel() + 1, device=x1.device)
-    count = (stop - first).clamp_(min=0)
+    index = torch.arange(n, device=x1.device)
+    count = stop.sub_(index).sub_(1).clamp_(min=0)
     ends = torch.cumsum(count, 0)
     begin = 0
-    while begin < x1.numel():
+    while begin < n:
         # Rows [begin, end) hold at most PAIR_CHUNK pairs (at least one row).
         base = int(ends[begin - 1]) if begin else 0
-        end = int(torch.searchsorted(ends, base + PAIR_CHUNK, right=True))
-        end = max(end, begin + 1)
+        end = (n if int(ends[-1]) - base <= PAIR_CHUNK else max(
+            begin + 1,
+            int(torch.searchsorted(ends, base + PAIR_CHUNK, right=True))))
         per_row = count[begin:end]
         total = int(ends[end - 1]) - base
         if total:
-            rows = torch.arange(begin, end, device=x1.device)
+            rows = index[begin:end]
             row = torch.repeat_interleave(rows, per_row, output_size=total)
             # The second boxes of row r's pairs are the boxes r + 1, r + 2,
             # ... of the x order: pair p of the chunk, the k-th of its row,
             # is box r + 1 + k = p + (r + 1 - first pair of r).
-            shift = (rows + 1 - (ends[begin:end] - per_row - base))
+            shift = (rows + 1 + base).sub_(ends[begin:end]).add_(per_row)
             second = torch.arange(total, device=x1.device).add_(
                 shift.index_select(0, row - begin))
             yield by_x.index_select(0, row), by_x.index_select(0, second)
@@ -119,15 +121,16 @@ def _candidate_pairs(x1: torch.Tensor, x2: torch.Tensor, offset: int,
 
 
 def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
-                 y2: torch.Tensor, area: torch.Tensor, offset: int,
+                 y2: torch.Tensor, width: torch.Tensor, area: torch.Tensor,
+                 offset: int,
                  threshold: torch.Tensor) -> Optional[torch.Tensor]:
     """The kept mask over the sorted boxes from candidate pairs only; None
     when the fixed point does not settle in :data:`MAX_ROUNDS` rounds."""
     n = x1.numel()
-    boxes = torch.stack([x1, y1, x2, y2, area])
+    ys, xs = torch.stack([y1, y2]), torch.stack([x1, x2, area])
     sources, targets = [], []
-    for a, b in _candidate_pairs(x1, x2, offset, float(threshold)):
-        hit = _iou_pairs(boxes, a, b, offset, threshold).nonzero().flatten()
+    for a, b in _candidate_pairs(x1, width, float(threshold)):
+        hit = _iou_pairs(ys, xs, a, b, offset, threshold)
         a, b = a.index_select(0, hit), b.index_select(0, hit)
         sources.append(torch.minimum(a, b))  # earlier in the sorted order
         targets.append(torch.maximum(a, b))
@@ -152,29 +155,36 @@ def _walk(n: int, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """The greedy walk over few overlapping pairs, in Python: taken in the
     order of their earlier box, a pair's earlier box is settled when its
     pair comes up (every pair that can suppress it comes before)."""
-    order = torch.sort(src, stable=True)[1]
     kept = bytearray(b'\x01') * n
-    for i, j in zip(src.index_select(0, order).tolist(),
-                    dst.index_select(0, order).tolist()):
+    for i, j in sorted(zip(src.tolist(), dst.tolist())):
         if kept[i]:
             kept[j] = 0
     return torch.frombuffer(kept, dtype=torch.uint8).bool()
 
 
-def _iou_pairs(boxes: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-               offset: int, threshold: torch.Tensor) -> torch.Tensor:
-    """IoU(a[k], b[k]) > threshold per pair, with mmcv's float operations;
-    ``boxes`` holds rows x1, y1, x2, y2, area."""
-    x1a, y1a, x2a, y2a, area_a = boxes.index_select(1, a)
-    x1b, y1b, x2b, y2b, area_b = boxes.index_select(1, b)
-    w = torch.minimum(x2a, x2b).sub_(torch.maximum(x1a, x1b))
+def _iou_pairs(ys: torch.Tensor, xs: torch.Tensor, a: torch.Tensor,
+               b: torch.Tensor, offset: int,
+               threshold: torch.Tensor) -> torch.Tensor:
+    """The pairs ``(a[k], b[k])`` whose IoU is above ``threshold`` (>= 0),
+    computed with mmcv's float operations; ``ys`` holds rows y1, y2 and
+    ``xs`` rows x1, x2, area. Returns their positions in ``a``."""
+    y1a, y2a = ys.index_select(1, a)
+    y1b, y2b = ys.index_select(1, b)
     h = torch.minimum(y2a, y2b).sub_(torch.maximum(y1a, y1b))
     if offset:
-        w.add_(offset)
         h.add_(offset)
-    inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
+    # mmcv clamps h at 0: no overlap in y is an IoU of 0 (not above t).
+    overlap = (h > 0).nonzero().flatten()
+    a, b = a.index_select(0, overlap), b.index_select(0, overlap)
+    h = h.index_select(0, overlap)
+    x1a, x2a, area_a = xs.index_select(1, a)
+    x1b, x2b, area_b = xs.index_select(1, b)
+    w = torch.minimum(x2a, x2b).sub_(torch.maximum(x1a, x1b))
+    if offset:
+        w.add_(offset)
+    inter = w.clamp_(min=0).mul_(h)
     union = area_a.add_(area_b).sub_(inter)
-    return inter.div_(union) > threshold
+    return overlap.masked_select(inter.div_(union) > threshold)
 
 
 def _blocked_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
@@ -224,16 +234,19 @@ def nms(boxes: torch.Tensor,
     order = scores.sort(0, descending=True)[1]
     x1, y1, x2, y2 = boxes.index_select(0, order).t().contiguous()
     # mmcv computes the areas in the boxes' original order: same values.
-    area = (x2 - x1 + offset) * (y2 - y1 + offset)
+    width, height = x2 - x1 + offset, y2 - y1 + offset
+    area = width * height
     threshold = torch.tensor(iou_threshold,
                              dtype=torch.float32,
                              device=boxes.device)
     kept = None
-    if 0. <= float(threshold) < 1.:
-        usable = (torch.isfinite(boxes).all() & (x2 - x1 + offset > 0).all()
-                  & (y2 - y1 + offset > 0).all())
-        if bool(usable):
-            kept = _sparse_keep(x1, y1, x2, y2, area, offset, threshold)
+    # The sweep needs finite boxes of positive width and height: a NaN fails
+    # the comparison; an infinite coordinate (or areas too large to add up)
+    # makes the sum of the areas infinite.
+    if (0. <= float(threshold) < 1.
+            and float(torch.minimum(width, height).min()) > 0
+            and math.isfinite(float(area.sum()))):
+        kept = _sparse_keep(x1, y1, x2, y2, width, area, offset, threshold)
     if kept is None:
         kept = _blocked_keep(x1, y1, x2, y2, area, offset, threshold)
     return order.masked_select(kept)
