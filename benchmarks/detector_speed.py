@@ -18,11 +18,18 @@ detections are compared first (labels, boxes, scores, masks), then both are
 timed (median of ``--repeat``), then NMS alone: the toolkit's kernel and
 mmcv's on the boxes this image's RPN and RoI head passed to NMS.
 
+``--toy-train`` times instead a training step of the toy Mask R-CNN
+(``configs/toy/mask_rcnn_convnext_toy_coco.py``, 4 toy images of 128x128)
+with the toolkit's kernels and with mmcv's (NMS in the RPN, RoIAlign of the
+mask targets; the RoI extractors take the toolkit's CPU RoIAlign in both, as
+before mmcv-lite), the same model and batch, alternating.
+
 Needs mmcv's full build for the stock side and mmpretrain:
 
     make install MMCV=full
     .venv/bin/pip install 'convnext-dense[benchmark]'  # mmpretrain
     .venv/bin/python benchmarks/detector_speed.py [--models mask_rcnn cascade] [--repeat 5]
+    .venv/bin/python benchmarks/detector_speed.py --toy-train [--repeat 20]
 """
 import argparse
 import contextlib
@@ -236,20 +243,64 @@ def nms_alone(calls, mmcv_ext, repeat: int) -> None:
               f'{medians["mmcv"] / medians["toolkit"]:.2f}x (same kept boxes)')
 
 
+def toy_train_step(ext: types.ModuleType, repeat: int) -> None:
+    """A toy Mask R-CNN training step with the toolkit's and mmcv's kernels."""
+    import tempfile
+
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import Runner
+
+    from convnext_dense.toydata import toy_coco
+    cfg = Config.fromfile(
+        str(REPO / 'configs' / 'toy' / 'mask_rcnn_convnext_toy_coco.py'))
+    with tempfile.TemporaryDirectory() as root:
+        data_root = Path(root) / 'toy_coco'
+        toy_coco.generate(data_root, num_train=4, num_val=1)
+        cfg.train_dataloader.dataset.data_root = str(data_root) + '/'
+        cfg.train_dataloader.update(batch_size=4, num_workers=0,
+                                    persistent_workers=False)
+        batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def step(kernels: Callable[[], contextlib.AbstractContextManager]
+             ) -> Callable[[], None]:
+        def run():
+            model.load_state_dict(state)  # every step from the same weights
+            with kernels():
+                model.train_step(batch, wrapper)
+        return run
+
+    medians = interleaved(
+        {'mmcv': step(contextlib.nullcontext),
+         'toolkit': step(lambda: toolkit_kernels(ext))}, repeat)
+    print(f'toy Mask R-CNN training step (4 images 128x128): mmcv kernels '
+          f'{medians["mmcv"] * 1e3:.0f} ms, toolkit kernels '
+          f'{medians["toolkit"] * 1e3:.0f} ms, speed-up '
+          f'{medians["mmcv"] / medians["toolkit"]:.2f}x')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+', choices=list(MODEL_PAIRS),
                         default=list(MODEL_PAIRS))
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--toy-train', action='store_true',
+                        help='time a toy Mask R-CNN training step instead')
     args = parser.parse_args()
     if using_toolkit_kernels():
         sys.exit('error: the stock side needs mmcv\'s compiled kernels: '
                  'make install MMCV=full')
     torch.set_num_threads(args.threads)
     register_all_modules()
-    load_mmpretrain_convnext()
     ext = toolkit_ext()
+    if args.toy_train:
+        toy_train_step(ext, args.repeat)
+        return
+    load_mmpretrain_convnext()
     mmcv_ext = NMS_MODULE.ext_module
     print(f'{HEIGHT}x{WIDTH}, one image, score_thr 0, {args.threads} '
           f'threads, median of {args.repeat}, alternating')

@@ -273,44 +273,49 @@ class _SeparableRoIAlign(torch.autograd.Function):
         ctx.plan = plan
         ctx.input_shape = input.shape
         ctx.channels_last = _is_channels_last(input)
-        n, channels, height, width = input.shape
-        out_h = plan.out_h
-        covered = sum(sub.numel() for win in plan.windows
-                      for sub, _, _ in win.chunks) + sum(
-                          crops.rois.numel() for crops in plan.crops)
-        # RoIs left out of the plan are zero.
-        out = (input.new_empty if covered == plan.rois else input.new_zeros)(
-            plan.rois, channels, out_h, plan.out_w)
-        for win in plan.windows:
-            h, w = win.y1 - win.y0, win.x1 - win.x0
-            # (h, w * C): the window's rows, channels last.
-            rows = input[win.image, :, win.y0:win.y1,
-                         win.x0:win.x1].permute(1, 2,
-                                                0).reshape(h, w * channels)
-            for sub, ay, ax in win.chunks:
-                u = (ay.reshape(-1, h) @ rows).view(-1, out_h, w, channels)
-                out.index_copy_(
-                    0, sub,
-                    torch.matmul(ax.unsqueeze(1), u).permute(0, 3, 1, 2))
-        if plan.crops:
-            # (N*H*W, C): a view of a channels_last map, else a copy.
-            cells = input.permute(0, 2, 3, 1).reshape(-1, channels)
-            for crops in plan.crops:
-                k, ly, lx = crops.rois.numel(), crops.ay.shape[2], \
-                    crops.ax.shape[2]
-                crop = cells.index_select(0, crops.cells).view(
-                    k, ly, lx * channels)
-                u = torch.bmm(crops.ay, crop).view(k, out_h, lx, channels)
-                out.index_copy_(
-                    0, crops.rois,
-                    torch.matmul(crops.ax.unsqueeze(1), u).permute(0, 3, 1, 2))
-        return out
+        return _contract(input, plan)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:
         return _transpose(ctx.plan, grad_out, ctx.input_shape,
                           ctx.channels_last), None
+
+
+def _contract(input: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """The pooled RoIs: the plan's products on the map."""
+    n, channels, height, width = input.shape
+    out_h = plan.out_h
+    covered = sum(sub.numel() for win in plan.windows
+                  for sub, _, _ in win.chunks) + sum(
+                      crops.rois.numel() for crops in plan.crops)
+    # RoIs left out of the plan are zero.
+    out = (input.new_empty if covered == plan.rois else input.new_zeros)(
+        plan.rois, channels, out_h, plan.out_w)
+    for win in plan.windows:
+        h, w = win.y1 - win.y0, win.x1 - win.x0
+        # (h, w * C): the window's rows, channels last.
+        rows = input[win.image, :, win.y0:win.y1,
+                     win.x0:win.x1].permute(1, 2,
+                                            0).reshape(h, w * channels)
+        for sub, ay, ax in win.chunks:
+            u = (ay.reshape(-1, h) @ rows).view(-1, out_h, w, channels)
+            out.index_copy_(
+                0, sub,
+                torch.matmul(ax.unsqueeze(1), u).permute(0, 3, 1, 2))
+    if plan.crops:
+        # (N*H*W, C): a view of a channels_last map, else a copy.
+        cells = input.permute(0, 2, 3, 1).reshape(-1, channels)
+        for crops in plan.crops:
+            k, ly, lx = crops.rois.numel(), crops.ay.shape[2], \
+                crops.ax.shape[2]
+            crop = cells.index_select(0, crops.cells).view(
+                k, ly, lx * channels)
+            u = torch.bmm(crops.ay, crop).view(k, out_h, lx, channels)
+            out.index_copy_(
+                0, crops.rois,
+                torch.matmul(crops.ax.unsqueeze(1), u).permute(0, 3, 1, 2))
+    return out
 
 
 def _transpose(plan: _Plan, grad_out: torch.Tensor, input_shape: torch.Size,
@@ -429,11 +434,16 @@ def roi_align_forward(input: torch.Tensor, rois: torch.Tensor,
                       output: torch.Tensor, aligned_height: int,
                       aligned_width: int, spatial_scale: float,
                       sampling_ratio: int, aligned: bool) -> None:
-    """mmcv's compiled ``roi_align_forward`` in 'avg' mode: fills ``output``."""
+    """mmcv's compiled ``roi_align_forward`` in 'avg' mode: fills ``output``.
+
+    No autograd op of its own: mmcv's ``RoIAlignFunction`` is the one (also
+    while tracing, e.g. for FLOP counts and ONNX export)."""
     with torch.no_grad():
         output.copy_(
-            roi_align_separable(input, rois, (aligned_height, aligned_width),
-                                spatial_scale, sampling_ratio, aligned))
+            _contract(
+                input,
+                _make_plan(input, rois, (aligned_height, aligned_width),
+                           spatial_scale, sampling_ratio, aligned)))
 
 
 def roi_align_backward(grad_output: torch.Tensor, rois: torch.Tensor,
