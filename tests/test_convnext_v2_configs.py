@@ -162,3 +162,24 @@ def test_one_training_step_changes_every_part(name):
     lrs = {g['layer_id']: g['lr'] for g in optim_wrapper.param_groups
            if 'layer_id' in g}
     assert lrs[min(lrs)] < lrs[max(lrs)] == cfg.optim_wrapper.optimizer.lr
+
+
+#: What the toy V2 models must reach on the held-out split after training
+#: from scratch (make test-long), as the other toy backbones.
+MIN_AP, MIN_MIOU = 0.4, 60.0  # mmseg reports percent
+
+
+@pytest.mark.long
+def test_toy_v2_mask_rcnn_learns_boxes_and_masks(toy_run):
+    run = toy_run('mask_rcnn_v2')
+    metrics = run.val_metrics()
+    print(run.summary())
+    assert metrics['coco/bbox_mAP'] >= MIN_AP, run.summary()
+    assert metrics['coco/segm_mAP'] >= MIN_AP, run.summary()
+
+
+@pytest.mark.long
+def test_toy_v2_upernet_learns(toy_run):
+    run = toy_run('upernet_v2')
+    print(run.summary())
+    assert run.val_metrics()['mIoU'] >= MIN_MIOU, run.summary()
