@@ -5,19 +5,13 @@
 # layer-wise decay 0.95 over 12 layers, 1000 warmup iterations, 32 images per
 # iteration (8 GPUs x 4), 1024x1024 LSJ crops, soft-NMS in the box head.
 # mmdet reports 52.9 box AP, 46.4 mask AP with it.
-_base_ = './mask_rcnn_convnext_t_3x_coco.py'
+_base_ = [
+    './mask_rcnn_convnext_t_3x_coco.py',
+    '_base_/models/convnextv2_backbones.py'
+]
 image_size = (1024, 1024)
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='convnext_dense.ConvNeXtV2',
-        arch='base',
-        drop_path_rate=0.4,
-        out_indices=(0, 1, 2, 3),
-        # Official weights by name (convnext_dense.models.PRETRAINED_WEIGHTS_V2);
-        # a local copy: --cfg-options model.backbone.init_cfg.checkpoint=PATH
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='convnextv2_base_1k_224_fcmae')),
+    backbone=_base_.convnextv2_b_fcmae,
     neck=dict(in_channels=[128, 256, 512, 1024]),
     # soft-NMS is a compiled mmcv op: it needs mmcv with its ops (MMCV=full).
     test_cfg=dict(rcnn=dict(nms=dict(type='soft_nms'))))

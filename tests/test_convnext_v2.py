@@ -1,8 +1,12 @@
 """ConvNeXt V2: the presets' sizes (facts sheet, section 8), GRN, the options
 shared with V1, and pretrained loading of every weight layout, checked
 against timm's outputs in tests/data/convnextv2_timm_reference.pt."""
+import functools
+
 import pytest
 import torch
+
+import test_pretrained_formats
 
 from convnext_dense.checkpoint import (CheckpointFormatError,
                                        convert_v2_to_dense_backbone)
@@ -114,13 +118,8 @@ def test_official_names_map_to_the_release_urls():
     assert len(PRETRAINED_WEIGHTS_V2) == 8 + 8 + 10
 
 
-def load(tmp_path, checkpoint, reference, name='ckpt.pth') -> ConvNeXtV2:
-    path = tmp_path / name
-    torch.save(checkpoint, path)
-    model = ConvNeXtV2(arch=reference['arch'],
-                       init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    model.init_weights()
-    return model.eval()
+load = functools.partial(test_pretrained_formats.load,
+                         backbone_type=ConvNeXtV2)
 
 
 # (name, how to build the checkpoint from the fixture, logged format)
@@ -143,15 +142,10 @@ LAYOUTS = [
 def test_every_layout_reproduces_the_reference_stages(
         tmp_path, reference, log_lines, name, make, described):
     model = load(tmp_path, make(reference), reference)
-    with torch.no_grad():
-        stages = model.forward_stages(reference['input'])
-    for out, expected in zip(stages, reference['stage_outputs']):
-        torch.testing.assert_close(out, expected, **TOL)
-    summary = next(line for line in log_lines
-                   if line.startswith('ConvNeXt V2 weights from'))
-    assert described in summary
     # A classifier's (or FCMAE's) weights carry no dense output norms.
-    assert 'loaded 76 tensors; missing keys: 8 (norm0.weight' in summary
+    test_pretrained_formats.assert_classifier_loaded(
+        model, reference, log_lines, described, family='ConvNeXt V2')
+    summary = next(line for line in log_lines if 'loaded 76 tensors' in line)
     assert 'unexpected keys: none' in summary
 
 

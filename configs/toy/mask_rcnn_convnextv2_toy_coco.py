@@ -2,12 +2,9 @@
 # the V1 toy's model, data and schedule with the V2 backbone of the same
 # size, trained from scratch, and V2's block-wise lr decay (each of its 6
 # blocks a layer, as the V2 authors fine-tune their smaller models).
-_base_ = './mask_rcnn_convnext_toy_coco.py'
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='convnext_dense.ConvNeXtV2',
-        arch=dict(depths=(1, 1, 3, 1), dims=(32, 64, 128, 256)),
-        out_indices=(0, 1, 2, 3),
-        init_cfg=None))
+_base_ = [
+    './mask_rcnn_convnext_toy_coco.py',
+    '../_base_/models/convnextv2_backbones.py'
+]
+model = dict(backbone=_base_.convnextv2_toy)
 optim_wrapper = dict(paramwise_cfg=dict(decay_type='block_wise', num_layers=6))
