@@ -182,3 +182,38 @@ def test_loaded_checkpoint_is_not_mutated_by_conversion(timm_reference,
     assert checkpoint['state_dict'].keys() == original['state_dict'].keys()
     for key, tensor in original['state_dict'].items():
         assert torch.equal(checkpoint['state_dict'][key], tensor), key
+
+
+def to_huggingface(official: dict) -> dict:
+    """The official dense names in Hugging Face transformers' ConvNeXt
+    layout (``ConvNextForImageClassification``), classifier included."""
+    renames = ((r'^downsample_layers\.0\.0\.', 'embeddings.patch_embeddings.'),
+               (r'^downsample_layers\.0\.1\.', 'embeddings.layernorm.'),
+               (r'^downsample_layers\.(\d)\.', r'encoder.stages.\1.'
+                r'downsampling_layer.'),
+               (r'^stages\.(\d+)\.(\d+)\.norm\.', r'encoder.stages.\1.layers.'
+                r'\2.layernorm.'),
+               (r'^stages\.(\d+)\.(\d+)\.gamma$', r'encoder.stages.\1.layers.'
+                r'\2.layer_scale_parameter'),
+               (r'^stages\.(\d+)\.(\d+)\.', r'encoder.stages.\1.layers.\2.'))
+    state = {}
+    for key, value in official.items():
+        if re.match(r'norm[012]\.', key):
+            continue
+        for pattern, replacement in renames:
+            key, count = re.subn(pattern, replacement, key)
+            if count:
+                break
+        state[f'convnext.{key.replace("norm3.", "layernorm.")}'] = value
+    state['classifier.weight'] = torch.zeros(10, value.shape[0])
+    state['classifier.bias'] = torch.zeros(10)
+    return state
+
+
+def test_hugging_face_checkpoint_reproduces_reference_stages(
+        tmp_path, timm_reference, log_lines):
+    model = load(tmp_path, to_huggingface(
+        timm_reference['official_state_dict']), timm_reference)
+    assert_classifier_loaded(
+        model, timm_reference, log_lines, "Hugging Face transformers "
+        "checkpoint, backbone under 'convnext.'", family='ConvNeXt')
