@@ -92,7 +92,7 @@ def test_mask_rcnn_b_follows_mmdets_recipe():
     assert cfg.train_cfg.max_epochs == 36
     warmup, steps = cfg.param_scheduler
     assert warmup.end == 1000 and list(steps.milestones) == [27, 33]
-    resize, crop = cfg.train_pipeline[2:4]
+    resize, crop = cfg.train_dataloader.dataset.pipeline[2:4]
     assert resize.type == 'RandomResize' and resize.ratio_range == (0.1, 2.0)
     assert crop.crop_size == (1024, 1024) and crop.allow_negative_crop
     assert cfg.model.test_cfg.rcnn.nms.type == 'soft_nms'
