@@ -8,7 +8,9 @@ import torch.nn as nn
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 from convnext_dense.engine import LayerDecayOptimizerConstructor
-from convnext_dense.models import ARCH_SETTINGS, ConvNeXt
+from convnext_dense.errors import ConfigError
+from convnext_dense.models import (ARCH_SETTINGS, ARCH_SETTINGS_V2, ConvNeXt,
+                                   ConvNeXtV2)
 
 BASE_LR, BASE_WD = 2e-4, 0.05
 
@@ -95,8 +97,8 @@ def test_builds_an_optimizer_from_a_config_and_logs_one_table(log_lines):
 
 
 @pytest.mark.parametrize('paramwise_cfg, message', [
-    (dict(decay_rate=0.9, decay_type='block_wise', num_layers=6),
-     "decay_type 'block_wise' is unknown"),
+    (dict(decay_rate=0.9, decay_type='group_wise', num_layers=6),
+     "decay_type 'group_wise' is unknown"),
     (dict(decay_rate=0.9), 'num_layers must be a positive int'),
     (dict(decay_rate=1.5, num_layers=6), 'decay_rate must be in (0, 1]'),
     (dict(decay_rate=0.9, num_layers=6, decay_mult=2), "['decay_mult']"),
@@ -105,3 +107,74 @@ def test_bad_paramwise_cfg_fails_clearly(paramwise_cfg, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         LayerDecayOptimizerConstructor(
             dict(optimizer=dict(type='AdamW', lr=BASE_LR)), paramwise_cfg)
+
+
+def official_v2_single_layer_id(name: str, depths) -> int:
+    """ConvNeXt V2's 'single' rule (``get_num_layer_for_convnext_single`` of
+    its ``optim_factory.py``), on names under ``backbone.``."""
+    parts = name.split('.')
+    if parts[:2] == ['backbone', 'downsample_layers']:
+        return sum(depths[:int(parts[2])]) + 1
+    if parts[:2] == ['backbone', 'stages']:
+        return sum(depths[:int(parts[2])]) + int(parts[3]) + 1
+    return sum(depths) + 1
+
+
+class DetectorV2(Detector):
+    """A model with a ConvNeXt V2 backbone."""
+
+    def __init__(self, arch):
+        super().__init__(dict(depths=(1, 1, 1, 1), dims=(8, 8, 8, 8)))
+        self.backbone = ConvNeXtV2(arch=arch)
+
+
+@pytest.mark.parametrize('arch', ['atto', 'nano', 'tiny'])
+def test_v2_block_wise_is_the_official_single_rule(arch):
+    depths = ARCH_SETTINGS_V2[arch]['depths']
+    num_layers, decay_rate = sum(depths), 0.9
+    with torch.device('meta'):
+        model = DetectorV2(arch)
+    groups = []
+    LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=decay_rate, decay_type='block_wise',
+             num_layers=num_layers)).add_params(groups, model)
+    group_of = {id(p): g for g in groups for p in g['params']}
+    for name, param in model.named_parameters():
+        group = group_of[id(param)]
+        # Official: scale = decay ** (num_layers + 1 - layer_id).
+        layer_id = official_v2_single_layer_id(name, depths)
+        assert group['lr'] == pytest.approx(
+            BASE_LR * decay_rate**(num_layers + 1 - layer_id)), name
+        # Official: no weight decay for 1-D, biases, and .gamma/.beta (GRN).
+        no_decay = (param.ndim == 1 or name.endswith('.bias')
+                    or name.endswith(('.gamma', '.beta')))
+        assert group['weight_decay'] == (0.0 if no_decay else BASE_WD), name
+    grn = model.backbone.stages[0][0].grn.gamma
+    assert grn.ndim == 4 and group_of[id(grn)]['weight_decay'] == 0.0
+
+
+def test_v2_group_rule_is_v1_layer_wise():
+    # The official 'group' rule (base, large) is get_num_layer_for_convnext,
+    # V1's layer-wise rule with 12 layers.
+    with torch.device('meta'):
+        model = DetectorV2('base')
+    groups = []
+    LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=0.8, num_layers=12)).add_params(groups, model)
+    group_of = {id(p): g for g in groups for p in g['params']}
+    for name, param in model.named_parameters():
+        layer_id = expected_layer_id(name, 'layer_wise', 12)
+        assert group_of[id(param)]['layer_id'] == layer_id, name
+
+
+def test_block_wise_num_layers_must_be_the_block_count():
+    with torch.device('meta'):
+        model = DetectorV2('atto')
+    constructor = LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=0.9, decay_type='block_wise', num_layers=6))
+    with pytest.raises(ConfigError, match=r'num_layers is 6 but .* the '
+                       r'backbone has 12 blocks .* set num_layers=12'):
+        constructor.add_params([], model)

@@ -38,12 +38,16 @@ def with_prefix(official: dict, meta: dict) -> dict:
     return {'meta': meta, 'state_dict': state}
 
 
-def load(tmp_path, checkpoint, reference, name='ckpt.pth') -> ConvNeXt:
+def load(tmp_path, checkpoint, reference, name='ckpt.pth',
+         backbone_type: type = ConvNeXt) -> ConvNeXt:
+    """A ``backbone_type`` of the reference's arch, initialised from
+    ``checkpoint`` saved as ``name`` through the Pretrained init_cfg."""
     path = tmp_path / name
     torch.save(checkpoint, path)
-    model = ConvNeXt(
-        arch=dict(depths=reference['depths'], dims=reference['dims']),
-        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    arch = reference.get('arch') or dict(depths=reference['depths'],
+                                         dims=reference['dims'])
+    model = backbone_type(
+        arch=arch, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     return model.eval()
 
@@ -92,16 +96,25 @@ def test_dense_checkpoints_reproduce_reference_outputs(
 def test_classification_checkpoints_reproduce_reference_stages(
         tmp_path, timm_reference, log_lines, name, make, described):
     model = load(tmp_path, make(timm_reference), timm_reference)
+    assert_classifier_loaded(model, timm_reference, log_lines, described,
+                             family='ConvNeXt')
+
+
+def assert_classifier_loaded(model, reference: dict, log_lines: list,
+                             described: str, family: str) -> None:
+    """``model`` reproduces the reference's stage outputs, its output norms
+    start fresh, and the load report names ``described``."""
     with torch.no_grad():
-        stages = model.forward_stages(timm_reference['input'])
-    for out, expected in zip(stages, timm_reference['stage_outputs']):
+        stages = model.forward_stages(reference['input'])
+    for out, expected in zip(stages, reference['stage_outputs']):
         torch.testing.assert_close(out, expected, **TOL)
     # A classifier's final norm is not a dense output norm: all start fresh.
     for i in range(4):
         norm = getattr(model, f'norm{i}')
         assert torch.equal(norm.weight, torch.ones_like(norm.weight))
         assert not norm.bias.any()
-    summary = next(line for line in log_lines if 'ConvNeXt weights' in line)
+    summary = next(line for line in log_lines
+                   if line.startswith(f'{family} weights from'))
     assert described in summary
     assert 'missing keys: 8 (norm0.weight' in summary
 
@@ -169,3 +182,38 @@ def test_loaded_checkpoint_is_not_mutated_by_conversion(timm_reference,
     assert checkpoint['state_dict'].keys() == original['state_dict'].keys()
     for key, tensor in original['state_dict'].items():
         assert torch.equal(checkpoint['state_dict'][key], tensor), key
+
+
+def to_huggingface(official: dict) -> dict:
+    """The official dense names in Hugging Face transformers' ConvNeXt
+    layout (``ConvNextForImageClassification``), classifier included."""
+    renames = ((r'^downsample_layers\.0\.0\.', 'embeddings.patch_embeddings.'),
+               (r'^downsample_layers\.0\.1\.', 'embeddings.layernorm.'),
+               (r'^downsample_layers\.(\d)\.', r'encoder.stages.\1.'
+                r'downsampling_layer.'),
+               (r'^stages\.(\d+)\.(\d+)\.norm\.', r'encoder.stages.\1.layers.'
+                r'\2.layernorm.'),
+               (r'^stages\.(\d+)\.(\d+)\.gamma$', r'encoder.stages.\1.layers.'
+                r'\2.layer_scale_parameter'),
+               (r'^stages\.(\d+)\.(\d+)\.', r'encoder.stages.\1.layers.\2.'))
+    state = {}
+    for key, value in official.items():
+        if re.match(r'norm[012]\.', key):
+            continue
+        for pattern, replacement in renames:
+            key, count = re.subn(pattern, replacement, key)
+            if count:
+                break
+        state[f'convnext.{key.replace("norm3.", "layernorm.")}'] = value
+    state['classifier.weight'] = torch.zeros(10, value.shape[0])
+    state['classifier.bias'] = torch.zeros(10)
+    return state
+
+
+def test_hugging_face_checkpoint_reproduces_reference_stages(
+        tmp_path, timm_reference, log_lines):
+    model = load(tmp_path, to_huggingface(
+        timm_reference['official_state_dict']), timm_reference)
+    assert_classifier_loaded(
+        model, timm_reference, log_lines, "Hugging Face transformers "
+        "checkpoint, backbone under 'convnext.'", family='ConvNeXt')

@@ -90,6 +90,6 @@ def test_a_session_trains_the_runs_its_tests_need():
     long = toy_runs.toy_runs_to_start(short=False, long=True)
     assert short == ['cascade', 'upernet', 'mask_rcnn']
     assert long == ['mask_rcnn_iso', 'upernet_iso', 'mask_rcnn_convmixer',
-                    'upernet_convmixer']
+                    'upernet_convmixer', 'mask_rcnn_v2', 'upernet_v2']
     assert toy_runs.toy_runs_to_start(short=True, long=True) == list(
         toy_runs.TOY_SPECS)

@@ -71,9 +71,9 @@ class ToySpec:
 #: Every toy model the suite trains, in the order they start: the 2-process
 #: runs first (a run waiting for both cores would leave one idle), then the
 #: longest, then the one with the most work after it (its jobs run on the
-#: first core free) before the other. The plain backbones' runs are ``long``:
-#: with them the suite takes twice the 10 minutes ``make test`` is allowed on
-#: 2 cores.
+#: first core free) before the other. The plain backbones' and ConvNeXt V2's
+#: runs are ``long``: with them the suite takes twice the 10 minutes ``make
+#: test`` is allowed on 2 cores.
 TOY_SPECS: Dict[str, ToySpec] = {
     'mask_rcnn_iso': ToySpec(
         CONFIGS / 'toy/mask_rcnn_convnext_iso_toy_coco.py', procs=2,
@@ -88,6 +88,10 @@ TOY_SPECS: Dict[str, ToySpec] = {
         CONFIGS / 'toy/mask_rcnn_convmixer_toy_coco.py', long=True),
     'upernet_convmixer': ToySpec(
         CONFIGS / 'toy/upernet_convmixer_toy_ade.py', long=True),
+    'mask_rcnn_v2': ToySpec(
+        CONFIGS / 'toy/mask_rcnn_convnextv2_toy_coco.py', long=True),
+    'upernet_v2': ToySpec(CONFIGS / 'toy/upernet_convnextv2_toy_ade.py',
+                          long=True),
 }
 
 

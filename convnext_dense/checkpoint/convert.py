@@ -7,13 +7,25 @@ Recognised by content, with no hint from the user:
   checkpoints: ``{'state_dict': {'backbone.…': …, 'neck.…': …}}``;
 * timm checkpoints: ``stem.0.*``, ``stages.N.blocks.M.conv_dw.*``, ``head.*``;
 * mmpretrain checkpoints: ``backbone.stages.N.M.depthwise_conv.*``;
+* Hugging Face transformers checkpoints: ``convnext[v2].embeddings.*``,
+  ``convnext[v2].encoder.stages.N.layers.M.dwconv.*``, ``classifier.*``;
+* official ConvNeXt V2 FCMAE pre-training checkpoints: the encoder under
+  ``encoder.``, in the sparse-convolution (MinkowskiEngine) form of the
+  release (``.kernel``, ``.ln.``, ``.linear.``), converted to dense
+  convolutions as the official fine-tuning code converts them
+  (``remap_checkpoint_keys``); the decoder is left out;
 * a bare dense-backbone state dict (``downsample_layers.*``, ``norm0..3``).
+
+ConvNeXt V2 checkpoints (GRN, no layer scale) come in the same layouts; their
+GRN weights take the official shape ``(1, 1, 1, C)``. Each backbone version
+refuses the other's checkpoints by name.
 
 A classifier's final norm (official ``norm``, timm ``head.norm``, mmpretrain
 ``backbone.norm3`` without ``norm0..2`` beside it) normalises pooled features,
 not stage-3 maps: like the official dense code, it is not loaded, and the
 dense output norms start fresh.
 """
+import math
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -27,6 +39,8 @@ StateDict = Dict[str, torch.Tensor]
 #: Keys that identify each naming scheme, as (format, suffix of the stem conv
 #: weight, pattern that only this scheme's block keys match).
 _SCHEMES: Tuple[Tuple[str, str, str], ...] = (
+    ('huggingface', 'embeddings.patch_embeddings.weight',
+     r'encoder\.stages\.\d+\.layers\.\d+\.dwconv\.'),
     ('timm', 'stem.0.weight', r'stages\.\d+\.blocks\.\d+\.conv_dw\.'),
     ('mmpretrain', 'downsample_layers.0.0.weight',
      r'stages\.\d+\.\d+\.depthwise_conv\.'),
@@ -39,8 +53,28 @@ _TIMM_RENAMES: Tuple[Tuple[str, str], ...] = (
     (r'^stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.', r'stages.\1.\2.dwconv.'),
     (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.', r'stages.\1.\2.pwconv1.'),
     (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.', r'stages.\1.\2.pwconv2.'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.grn\.weight$',
+     r'stages.\1.\2.grn.gamma'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.grn\.bias$', r'stages.\1.\2.grn.beta'),
     (r'^stages\.(\d+)\.blocks\.(\d+)\.', r'stages.\1.\2.'),
     (r'^head\.norm\.', 'norm.'),
+)
+
+_HUGGINGFACE_RENAMES: Tuple[Tuple[str, str], ...] = (
+    (r'^embeddings\.patch_embeddings\.', 'downsample_layers.0.0.'),
+    (r'^embeddings\.layernorm\.', 'downsample_layers.0.1.'),
+    (r'^encoder\.stages\.(\d+)\.downsampling_layer\.(\d)\.',
+     r'downsample_layers.\1.\2.'),
+    (r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.layernorm\.',
+     r'stages.\1.\2.norm.'),
+    (r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.grn\.weight$',
+     r'stages.\1.\2.grn.gamma'),
+    (r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.grn\.bias$',
+     r'stages.\1.\2.grn.beta'),
+    (r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer_scale_parameter$',
+     r'stages.\1.\2.gamma'),
+    (r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.', r'stages.\1.\2.'),
+    (r'^layernorm\.', 'norm.'),
 )
 
 _MMPRETRAIN_RENAMES: Tuple[Tuple[str, str], ...] = (
@@ -51,7 +85,11 @@ _MMPRETRAIN_RENAMES: Tuple[Tuple[str, str], ...] = (
 
 _BACKBONE_KEY = re.compile(
     r'^(downsample_layers\.\d+\.\d+\.|stages\.\d+\.\d+\.(dwconv|norm|pwconv1|'
-    r'pwconv2)\.|stages\.\d+\.\d+\.gamma$|norm\d\.)')
+    r'pwconv2)\.|stages\.\d+\.\d+\.(gamma|grn\.gamma|grn\.beta)$|norm\d\.)')
+_GRN_KEY = re.compile(r'\.grn\.(gamma|beta)$')
+_LAYER_SCALE_KEY = re.compile(r'^stages\.\d+\.\d+\.gamma$')
+#: ConvNeXt version -> the backbone type that loads its checkpoints.
+_VERSION_BACKBONES = {1: 'convnext_dense.ConvNeXt', 2: 'convnext_dense.ConvNeXtV2'}
 _DENSE_NORM = re.compile(r'^norm(\d)\.')
 
 
@@ -89,8 +127,8 @@ def detect_scheme(keys: List[str]) -> Tuple[str, str]:
                 return scheme, key[:-len(stem_suffix)]
     sample = ', '.join(repr(k) for k in keys[:3]) or 'none'
     raise CheckpointFormatError(
-        f'not a ConvNeXt checkpoint in official, timm or mmpretrain format '
-        f'(found {len(keys)} keys, e.g. {sample})')
+        f'not a ConvNeXt checkpoint in official, timm, mmpretrain or Hugging '
+        f'Face format (found {len(keys)} keys, e.g. {sample})')
 
 
 def _rename(key: str, renames: Tuple[Tuple[str, str], ...]) -> str:
@@ -102,11 +140,17 @@ def _rename(key: str, renames: Tuple[Tuple[str, str], ...]) -> str:
 
 
 def _describe(scheme: str, container: str, prefix: str,
-              checkpoint: Mapping) -> str:
+              checkpoint: Mapping, sparse: bool) -> str:
     if scheme == 'timm':
         return 'timm ConvNeXt checkpoint'
     if scheme == 'mmpretrain':
         return 'mmpretrain ConvNeXt checkpoint'
+    if scheme == 'huggingface':
+        return f'Hugging Face transformers checkpoint, backbone under {prefix!r}'
+    if prefix == FCMAE_ENCODER_PREFIX:
+        form = ('sparse encoder converted to dense convolutions' if sparse
+                else 'encoder')
+        return f'official FCMAE pre-training checkpoint ({form})'
     if container == 'model':
         return "official ImageNet checkpoint ({'model': ...})"
     if prefix:
@@ -119,28 +163,36 @@ def _describe(scheme: str, container: str, prefix: str,
     return 'bare ConvNeXt dense-backbone state dict'
 
 
-def convert_to_dense_backbone(checkpoint: Mapping) -> ConvertedCheckpoint:
+def convert_to_dense_backbone(checkpoint: Mapping,
+                              version: int = 1) -> ConvertedCheckpoint:
     """Converts a ConvNeXt checkpoint of any known format to dense-backbone keys.
 
     Args:
         checkpoint: What ``torch.load`` returned: a state dict, or a dict
             holding one under ``state_dict``, ``model`` or ``module``.
+        version: The ConvNeXt version the weights are for: 1 (layer scale)
+            or 2 (GRN). Defaults to 1.
 
     Returns:
         The backbone weights, the recognised format and the keys left out.
 
     Raises:
-        CheckpointFormatError: when no ConvNeXt backbone is found in it.
+        CheckpointFormatError: when no ConvNeXt backbone is found in it, or
+            one of the other version.
     """
     if not isinstance(checkpoint, Mapping):
         raise CheckpointFormatError(
             f'expected a dict of tensors, got {type(checkpoint).__name__}')
     weights, container = unwrap_weights(checkpoint)
+    sparse = is_sparse_encoder(weights)
+    if sparse:
+        weights = densify_sparse_encoder(weights)
     keys = [k for k, v in weights.items() if isinstance(v, torch.Tensor)]
     scheme, prefix = detect_scheme(keys)
     renames: Optional[Tuple[Tuple[str, str], ...]] = {
         'timm': _TIMM_RENAMES,
         'mmpretrain': _MMPRETRAIN_RENAMES,
+        'huggingface': _HUGGINGFACE_RENAMES,
     }.get(scheme)
 
     converted: StateDict = {}
@@ -153,21 +205,118 @@ def convert_to_dense_backbone(checkpoint: Mapping) -> ConvertedCheckpoint:
         if name is None or not _BACKBONE_KEY.match(name):
             ignored.append(key)
             continue
-        converted[name] = _as_linear_weight(name, weights[key])
+        converted[name] = _in_dense_layout(name, weights[key])
         original_names[name] = key
 
     if _has_classifier_head(keys):
         for name in _classifier_norm_keys(converted):
             ignored.append(original_names.pop(name))
             del converted[name]
+    _check_version(converted, version)
     return ConvertedCheckpoint(
         state_dict=converted,
-        source_format=_describe(scheme, container, prefix, checkpoint),
+        source_format=_describe(scheme, container, prefix, checkpoint,
+                                sparse),
         ignored_keys=tuple(ignored))
 
 
+def convert_v2_to_dense_backbone(checkpoint: Mapping) -> ConvertedCheckpoint:
+    """:func:`convert_to_dense_backbone` for ConvNeXt V2 weights (GRN).
+
+    Args:
+        checkpoint: What ``torch.load`` returned, in any known layout.
+
+    Raises:
+        CheckpointFormatError: when no ConvNeXt V2 backbone is found in it.
+    """
+    return convert_to_dense_backbone(checkpoint, version=2)
+
+
+def _check_version(state_dict: StateDict, version: int) -> None:
+    """Refuses weights of the other ConvNeXt version, by their keys."""
+    found = (2 if any(map(_GRN_KEY.search, state_dict)) else
+             1 if any(map(_LAYER_SCALE_KEY.match, state_dict)) else version)
+    if found != version:
+        evidence = ('GRN weights (grn.gamma, grn.beta)' if found == 2 else
+                    'layer scale weights (stages.N.M.gamma) and no GRN')
+        raise CheckpointFormatError(
+            f'this is a ConvNeXt V{found} checkpoint ({evidence}), not a '
+            f'ConvNeXt V{version} one: use backbone type '
+            f'{_VERSION_BACKBONES[found]!r}')
+
+
+#: Where the official FCMAE pre-training checkpoints keep the encoder.
+FCMAE_ENCODER_PREFIX = 'encoder.'
+#: The MinkowskiEngine wrappers' sub-module names that the dense layers lack.
+_SPARSE_WRAPPERS = ('ln', 'linear')
+
+
+def is_sparse_encoder(weights: Mapping) -> bool:
+    """Whether ``weights`` hold an encoder in the sparse-convolution form of
+    the FCMAE release (``.kernel`` tensors, ``.ln.`` / ``.linear.``
+    wrappers)."""
+    return any(
+        key.endswith('.kernel') or any(
+            f'.{wrapper}.' in key for wrapper in _SPARSE_WRAPPERS)
+        for key in weights)
+
+
+def densify_sparse_encoder(weights: Mapping) -> Dict[str, object]:
+    """The FCMAE encoder's sparse layers as dense ones, as the official
+    fine-tuning code's ``remap_checkpoint_keys`` converts them.
+
+    A sparse convolution's ``kernel`` of shape ``(k*k, in, out)`` (a
+    depthwise one's ``(k*k, C)``) becomes a dense ``weight`` ``(out, in, k,
+    k)`` (``(C, 1, k, k)``), the kernel offsets running over the first
+    spatial axis fastest; the ``.ln.`` and ``.linear.`` wrappers are dropped
+    from the names; 2-D biases ``(1, C)`` become 1-D. GRN weights (``(1,
+    C)``) are reshaped later with the other layouts'. Keys and the
+    decoder's tensors stay where they are otherwise.
+
+    Args:
+        weights: The checkpoint's tensors (``encoder.*`` and the decoder's).
+
+    Raises:
+        CheckpointFormatError: when a kernel is not of a square size.
+    """
+    dense: Dict[str, object] = {}
+    for key, value in weights.items():
+        if not isinstance(value, torch.Tensor):
+            dense[key] = value
+        elif key.endswith('.kernel'):
+            dense[key[:-len('kernel')] + 'weight'] = _dense_conv_weight(
+                key, value)
+        else:
+            parts = key.split('.')
+            if len(parts) > 2 and parts[-2] in _SPARSE_WRAPPERS:
+                del parts[-2]
+            if parts[-1] == 'bias' and value.dim() != 1:
+                value = value.reshape(-1)
+            dense['.'.join(parts)] = value
+    return dense
+
+
+def _dense_conv_weight(key: str, kernel: torch.Tensor) -> torch.Tensor:
+    """A sparse convolution's kernel as a dense conv weight."""
+    if kernel.dim() == 2:  # depthwise: (k*k, C)
+        kernel = kernel.unsqueeze(1)  # (k*k, 1, C): one input per group
+    if kernel.dim() != 3:
+        raise CheckpointFormatError(
+            f'{key} has shape {tuple(kernel.shape)}: a sparse convolution '
+            f'kernel is (k*k, in, out) or, depthwise, (k*k, C)')
+    volume, in_channels, out_channels = kernel.shape
+    size = math.isqrt(volume)
+    if size * size != volume:
+        raise CheckpointFormatError(
+            f'{key} has {volume} kernel offsets, not those of a square '
+            f'kernel')
+    return kernel.permute(2, 1, 0).reshape(
+        out_channels, in_channels, size, size).transpose(2, 3).contiguous()
+
+
 def _has_classifier_head(keys: List[str]) -> bool:
-    return any(re.search(r'(^|\.)head\.(fc\.)?weight$', k) for k in keys)
+    return any(re.search(r'(^|\.)(head\.(fc\.)?|classifier\.)weight$', k)
+               for k in keys)
 
 
 def _classifier_norm_keys(state_dict: StateDict) -> List[str]:
@@ -182,9 +331,12 @@ def _classifier_norm_keys(state_dict: StateDict) -> List[str]:
     return [k for k in state_dict if k.startswith('norm3.')]
 
 
-def _as_linear_weight(name: str, tensor: torch.Tensor) -> torch.Tensor:
-    """1x1-conv pointwise weights (timm conv_mlp, mmpretrain) become Linear ones."""
+def _in_dense_layout(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """1x1-conv pointwise weights (timm conv_mlp, mmpretrain) become Linear
+    ones; GRN weights take the official shape ``(1, 1, 1, C)``."""
     if re.search(r'\.pwconv[12]\.weight$', name) and tensor.dim() == 4:
         return tensor.flatten(1)
+    if _GRN_KEY.search(name):
+        return tensor.reshape(1, 1, 1, -1)
     return tensor
 

@@ -6,15 +6,26 @@ the base lr, with ``L = num_layers + 2``. Only parameter names matter, so any
 model whose backbone uses the official ConvNeXt names (``backbone.
 downsample_layers.*``, ``backbone.stages.*``) works, whatever its classes.
 
+ConvNeXt V2's authors fine-tune with the same formula and one of two rules
+(``--layer_decay_type`` of their ``main_finetune.py``): ``'group'`` for the
+base and large models, which is V1's ``layer_wise`` rule with 12 layers, and
+``'single'`` for the others, here ``block_wise``: every block is a layer of
+its own (block b of stage s is layer ``sum(depths[:s]) + b + 1``, the
+downsampling layer before stage s has the id of the stage's first block),
+everything else is layer ``sum(depths) + 1``, with ``num_layers =
+sum(depths)``.
+
 Plain backbones (isotropic ConvNeXt, ConvMixer: ``backbone.stem.*``,
 ``backbone.blocks.N.*``) are recognised by these names and get the ViT/BEiT
 layer-wise rule of mmdet and mmseg instead: the stem is layer 0, block i is
 layer i + 1 and everything else is layer ``num_layers + 1``, with
 ``num_layers`` = the backbone's depth.
 """
+import functools
 import re
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Optional, Pattern, Tuple
+from typing import (Callable, Dict, Iterable, List, Optional, Pattern,
+                    Sequence, Tuple)
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -54,6 +65,35 @@ def _numbered_id(name: str, first: Pattern, numbered: Pattern,
     return int(match.group(1)) + 1 if match else num_layers + 1
 
 
+def block_wise_id(name: str, num_layers: int, depths: Sequence[int]) -> int:
+    """Layer id of a parameter under ConvNeXt V2's ``'single'`` rule.
+
+    Args:
+        name: The parameter's name.
+        num_layers: ``sum(depths)``.
+        depths: The backbone's blocks per stage.
+    """
+    match = _STAGE_BLOCK.search(name)
+    if match:
+        stage, block = int(match.group(1)), int(match.group(2))
+        return sum(depths[:stage]) + block + 1
+    match = _DOWNSAMPLE.search(name)
+    if match:
+        return sum(depths[:int(match.group(1))]) + 1
+    return num_layers + 1
+
+
+def stage_depths(names: Iterable[str]) -> Tuple[int, ...]:
+    """Blocks per stage of a backbone with ``backbone.stages.S.B.*``
+    parameters, from their names."""
+    depths: Dict[int, int] = {}
+    for match in filter(None, map(_STAGE_BLOCK.search, names)):
+        stage, block = int(match.group(1)), int(match.group(2))
+        depths[stage] = max(depths.get(stage, 0), block + 1)
+    return tuple(depths.get(stage, 0) for stage in range(
+        max(depths) + 1 if depths else 0))
+
+
 def stage_wise_id(name: str, num_layers: int) -> int:
     """Layer id of a parameter under the official stage-wise rule."""
     return _numbered_id(name, _DOWNSAMPLE, _STAGE, num_layers)
@@ -78,12 +118,15 @@ def plain_backbone_depth(names: Iterable[str]) -> Optional[int]:
 DECAY_TYPES: Dict[str, Callable[[str, int], int]] = {
     'layer_wise': layer_wise_id,
     'stage_wise': stage_wise_id,
+    'block_wise': block_wise_id,  # needs depths: see _rule_for
 }
 
 
 def takes_no_weight_decay(name: str, param: nn.Parameter) -> bool:
-    """1-D parameters (norms, gamma) and biases are not weight-decayed."""
-    return param.ndim == 1 or name.endswith('.bias')
+    """1-D parameters (norms, layer scale), biases and, as ConvNeXt V2's
+    fine-tuning code has it, GRN's ``gamma`` and ``beta`` (4-D) are not
+    weight-decayed."""
+    return param.ndim == 1 or name.endswith(('.bias', '.gamma', '.beta'))
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -107,8 +150,9 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     Args:
         optim_wrapper_cfg (dict): The optimizer wrapper config.
         paramwise_cfg (dict): ``decay_rate`` (float), ``decay_type``
-            (``'layer_wise'`` or ``'stage_wise'``, default ``'layer_wise'``)
-            and ``num_layers`` (int, 6 for depth-9 stage 2, 12 for depth 27,
+            (``'layer_wise'``, ``'stage_wise'`` or ``'block_wise'``, default
+            ``'layer_wise'``) and ``num_layers`` (int, 6 for depth-9 stage
+            2, 12 for depth 27, the number of blocks for ``block_wise``,
             the depth for a plain backbone).
     """
 
@@ -172,7 +216,10 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                   ) -> Tuple[Callable[[str, int], int], str]:
         """The layer-id rule for ``module``'s backbone, and its name."""
         decay_type = self.paramwise_cfg['decay_type']
-        depth = plain_backbone_depth(n for n, _ in module.named_parameters())
+        names = [n for n, _ in module.named_parameters()]
+        depth = plain_backbone_depth(names)
+        if depth is None and decay_type == 'block_wise':
+            return self._block_wise_rule(stage_depths(names)), decay_type
         if depth is None:
             return DECAY_TYPES[decay_type], decay_type
         if decay_type != 'layer_wise':
@@ -187,6 +234,19 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 f'backbone has {depth} blocks: set num_layers={depth} (stem = '
                 f'layer 0, block i = layer i + 1)')
         return plain_layer_wise_id, 'layer_wise (plain backbone)'
+
+    def _block_wise_rule(self, depths: Tuple[int, ...]
+                         ) -> Callable[[str, int], int]:
+        """:func:`block_wise_id` for a backbone of these depths, after
+        checking ``num_layers`` against them."""
+        num_layers = self.paramwise_cfg['num_layers']
+        if not depths or num_layers != sum(depths):
+            raise ConfigError(
+                f'paramwise_cfg.num_layers is {num_layers} but block_wise '
+                f'decay makes each backbone block a layer and the backbone '
+                f'has {sum(depths)} blocks (depths {depths}): set '
+                f'num_layers={sum(depths)}')
+        return functools.partial(block_wise_id, depths=depths)
 
 
 def format_groups(groups: List[dict], numels: List[int]) -> str:

@@ -5,6 +5,7 @@ authors' ``object_detection`` / ``semantic_segmentation`` code), so official
 fine-tuned checkpoints load key for key; other weight formats are converted by
 :mod:`convnext_dense.checkpoint.convert`.
 """
+import functools
 import os.path as osp
 from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
@@ -50,11 +51,19 @@ PRETRAINED_INIT_KEYS = frozenset({'type', 'checkpoint', 'prefix',
                                   'map_location'})
 
 
-def resolve_pretrained_checkpoint(checkpoint: str) -> str:
-    """The URL of a :data:`PRETRAINED_WEIGHTS` name that is not a local file
-    (logged); any other path or URL unchanged."""
-    if checkpoint in PRETRAINED_WEIGHTS and not osp.isfile(checkpoint):
-        url = PRETRAINED_WEIGHTS[checkpoint]
+def resolve_pretrained_checkpoint(
+        checkpoint: str,
+        weights: Mapping[str, str] = PRETRAINED_WEIGHTS) -> str:
+    """The URL of a release name in ``weights`` that is not a local file
+    (logged); any other path or URL unchanged.
+
+    Args:
+        checkpoint: A path, URL or release name.
+        weights: Release names -> URLs. Defaults to
+            :data:`PRETRAINED_WEIGHTS`.
+    """
+    if checkpoint in weights and not osp.isfile(checkpoint):
+        url = weights[checkpoint]
         print_log(f'init_cfg checkpoint {checkpoint!r} is the official '
                   f'ImageNet checkpoint {url}', logger='current')
         return url
@@ -153,8 +162,36 @@ class LayerNorm2d(nn.LayerNorm):
         return x.contiguous() if self.contiguous_output else x
 
 
+class GRN(nn.Module):
+    """Global Response Normalization of ConvNeXt V2, on ``(N, H, W, C)``.
+
+    ``Gx`` is the L2 norm of each sample's channel over all pixels, ``Nx =
+    Gx / (mean over channels of Gx + 1e-6)`` and the output ``gamma * (x *
+    Nx) + beta + x``. ``gamma`` and ``beta`` have the official release's
+    shape ``(1, 1, 1, C)`` and start at zero (the identity).
+
+    Args:
+        dim (int): Number of channels.
+    """
+
+    eps = 1e-6
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The norm in fp32: under fp16 autocast a sum of squares over a whole
+        # feature map overflows.
+        global_norm = torch.linalg.vector_norm(
+            x, dim=(1, 2), keepdim=True, dtype=torch.float32)
+        scale = global_norm / (global_norm.mean(dim=-1, keepdim=True) + self.eps)
+        return torch.addcmul(self.beta + x, self.gamma, x * scale.to(x.dtype))
+
+
 class ConvNeXtBlock(nn.Module):
-    """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU -> Linear -> gamma -> drop path.
+    """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU [-> GRN] -> Linear -> gamma -> drop path.
 
     It computes in ``channels_last`` memory (an NCHW input is converted once;
     the output is NCHW with ``channels_last`` strides), where the channels of
@@ -166,14 +203,17 @@ class ConvNeXtBlock(nn.Module):
     inputs go through the LayerNorm and MLP in chunks of pixels, so that the
     4x wider hidden activation stays a cache-sized buffer instead of a
     freshly allocated full-size tensor, and the result is written over the
-    depthwise conv's output. Parameters and outputs are those of the
-    official block.
+    depthwise conv's output (not with GRN, whose norm spans all pixels).
+    Parameters and outputs are those of the official block (V1's, or with
+    ``use_grn`` V2's).
 
     Args:
         dim (int): Number of channels.
         drop_path_rate (float): Stochastic depth rate of the residual branch.
         layer_scale_init_value (float): Initial value of the per-channel
             layer scale ``gamma``; 0 or less disables it.
+        use_grn (bool): Put a :class:`GRN` between the GELU and ``pwconv2``
+            (ConvNeXt V2). Defaults to False.
     """
 
     #: Without autograd, a hidden activation (pixels x 4 dim) of more
@@ -187,12 +227,14 @@ class ConvNeXtBlock(nn.Module):
     inference_chunk_elements = 2**19
 
     def __init__(self, dim: int, drop_path_rate: float,
-                 layer_scale_init_value: float) -> None:
+                 layer_scale_init_value: float,
+                 use_grn: bool = False) -> None:
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.act = nn.GELU()
+        self.grn = GRN(4 * dim) if use_grn else None
         self.pwconv2 = nn.Linear(4 * dim, dim)
         self.gamma = (
             nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
@@ -205,9 +247,11 @@ class ConvNeXtBlock(nn.Module):
         # (N, H, W, C) views of channels_last memory.
         shortcut = x.permute(0, 2, 3, 1)
         y = self.dwconv(x).permute(0, 2, 3, 1)
-        if self._needs_autograd(x):
-            y = F.linear(self.act(self.pwconv1(self.norm(y))),
-                         *self._scaled_pwconv2())
+        if self.grn is not None or self._needs_autograd(x):
+            hidden = self.act(self.pwconv1(self.norm(y)))
+            if self.grn is not None:
+                hidden = self.grn(hidden)
+            y = F.linear(hidden, *self._scaled_pwconv2())
             y = self.drop_path(y).add_(shortcut)
         else:
             y = self._mlp_in_chunks(y.contiguous(), shortcut)
@@ -249,27 +293,37 @@ class ConvNeXtBlock(nn.Module):
         return y
 
 
-def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]]
+def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]],
+                 presets: Mapping[str, Mapping[str, Tuple[int, ...]]] = (
+                     ARCH_SETTINGS),
+                 owner: str = 'ConvNeXt'
                  ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """Returns ``(depths, dims)`` of a preset name or a ``{depths, dims}`` dict."""
+    """Returns ``(depths, dims)`` of a preset name or a ``{depths, dims}`` dict.
+
+    Args:
+        arch: A name in ``presets`` or a dict with keys depths and dims.
+        presets: The named archs. Defaults to :data:`ARCH_SETTINGS`.
+        owner: The backbone's name, for messages. Defaults to
+            ``'ConvNeXt'``.
+    """
     if isinstance(arch, str):
-        if arch not in ARCH_SETTINGS:
+        if arch not in presets:
             raise ConfigError(
-                f'ConvNeXt arch {arch!r} is unknown: use one of '
-                f'{sorted(ARCH_SETTINGS)} or a dict with keys depths and dims')
-        arch = ARCH_SETTINGS[arch]
+                f'{owner} arch {arch!r} is unknown: use one of '
+                f'{sorted(presets)} or a dict with keys depths and dims')
+        arch = presets[arch]
     if not isinstance(arch, Mapping) or set(arch) != {'depths', 'dims'}:
         raise ConfigError(
-            f'ConvNeXt arch must be a preset name or a dict with exactly the '
+            f'{owner} arch must be a preset name or a dict with exactly the '
             f'keys depths and dims, got {arch!r}')
     depths, dims = tuple(arch['depths']), tuple(arch['dims'])
     if len(depths) != len(STAGE_STRIDES) or len(dims) != len(STAGE_STRIDES):
         raise ConfigError(
-            f'ConvNeXt arch needs {len(STAGE_STRIDES)} depths and '
+            f'{owner} arch needs {len(STAGE_STRIDES)} depths and '
             f'{len(STAGE_STRIDES)} dims, got depths={depths}, dims={dims}')
     if any(int(v) != v or v <= 0 for v in depths + dims):
-        raise ConfigError(f'ConvNeXt depths and dims must be positive integers, '
-                         f'got depths={depths}, dims={dims}')
+        raise ConfigError(f'{owner} depths and dims must be positive '
+                          f'integers, got depths={depths}, dims={dims}')
     return depths, dims
 
 
@@ -346,6 +400,11 @@ class ConvNeXt(BaseModule):
 
     family = 'ConvNeXt'
     weights_converter = staticmethod(convert_to_dense_backbone)
+    #: The named archs and official release names this class takes.
+    arch_settings: Mapping[str, Mapping[str, Tuple[int, ...]]] = ARCH_SETTINGS
+    pretrained_weights: Mapping[str, str] = PRETRAINED_WEIGHTS
+    #: Whether the blocks carry GRN (ConvNeXt V2).
+    use_grn = False
 
     def __init__(self,
                  arch: Union[str, Mapping[str, Sequence[int]]] = 'tiny',
@@ -357,17 +416,19 @@ class ConvNeXt(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.depths, self.dims = resolve_arch(arch)
+        owner = self.family
+        self.depths, self.dims = resolve_arch(arch, self.arch_settings, owner)
         num_stages = len(self.depths)
-        self.out_indices = resolve_out_indices(out_indices, num_stages)
+        self.out_indices = resolve_out_indices(out_indices, num_stages, owner)
         if not isinstance(frozen_stages, int) or not (
                 -1 <= frozen_stages <= num_stages):
             raise ConfigError(
-                f'ConvNeXt frozen_stages must be an int in -1..{num_stages}, '
+                f'{owner} frozen_stages must be an int in -1..{num_stages}, '
                 f'got {frozen_stages!r}')
         if not 0.0 <= drop_path_rate < 1.0:
             raise ConfigError(
-                f'ConvNeXt drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
+                f'{owner} drop_path_rate must be in [0, 1), got '
+                f'{drop_path_rate!r}')
         self.frozen_stages = max(frozen_stages, 0)
         self.with_cp = with_cp
         self.out_channels = tuple(self.dims[i] for i in self.out_indices)
@@ -398,7 +459,7 @@ class ConvNeXt(BaseModule):
             self.stages.append(
                 nn.Sequential(*[
                     ConvNeXtBlock(self.dims[i], rates[first + j],
-                                  layer_scale_init_value)
+                                  layer_scale_init_value, self.use_grn)
                     for j in range(depth)
                 ]))
         for i in self.out_indices:
@@ -415,7 +476,10 @@ class ConvNeXt(BaseModule):
         as usual; like mmengine, pretrained weights come last.
         """
         self.apply(_init_linear_and_conv)
-        apply_init_cfg(self, resolve=resolve_pretrained_checkpoint)
+        apply_init_cfg(
+            self, resolve=functools.partial(
+                resolve_pretrained_checkpoint,
+                weights=self.pretrained_weights))
 
     @property
     def arch_summary(self) -> str:
