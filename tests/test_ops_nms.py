@@ -10,7 +10,7 @@ from mmcv.ops import batched_nms
 
 import convnext_dense  # noqa: F401  (serves the kernels under mmcv-lite)
 from convnext_dense.ops import nms as ops_nms  # the module
-from convnext_dense.ops.nms import nms
+from convnext_dense.ops.nms import nms, soft_nms
 from helpers import mmcv_op_references
 
 CASES = mmcv_op_references()['nms']
@@ -91,3 +91,35 @@ def test_empty_and_single():
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).dtype == torch.long
     assert nms(torch.tensor([[0., 0, 1, 1]]), torch.tensor([0.3]),
                0.5).tolist() == [0]
+
+
+SOFT_CASES = mmcv_op_references()['soft_nms']
+
+
+@pytest.mark.parametrize('case', SOFT_CASES, ids=[c['name'] for c in SOFT_CASES])
+def test_soft_nms_gives_what_mmcv_gives(case):
+    """Naive and linear bit for bit; gaussian to float rounding of exp."""
+    dets, inds = soft_nms(case['boxes'], case['scores'], case['iou_threshold'],
+                          case['sigma'], case['min_score'], case['method'],
+                          case['offset'])
+    if case['method'] == 2:
+        # The same boxes with the same scores to float rounding; boxes whose
+        # scores differ by a rounding may trade places.
+        assert sorted(inds.tolist()) == sorted(case['inds'].tolist())
+        mine = dets[inds.argsort()]
+        theirs = case['dets'][case['inds'].argsort()]
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6,
+                                   equal_nan=True)
+        assert (inds == case['inds']).float().mean() > 0.9
+    else:
+        assert torch.equal(inds, case['inds'])
+        assert torch.equal(dets, case['dets'])
+
+
+def test_soft_nms_through_mmcv():
+    case = next(c for c in SOFT_CASES if c['method'] == 1)
+    dets, inds = mmcv.ops.soft_nms(case['boxes'], case['scores'],
+                                   case['iou_threshold'], case['sigma'],
+                                   case['min_score'], 'linear',
+                                   case['offset'])
+    assert torch.equal(inds, case['inds']) and torch.equal(dets, case['dets'])

@@ -7,8 +7,9 @@ without one. This module stands in for it, loaded under that name by the
 import hook in ``_convnext_dense_mmcv_ext`` when no compiled ``mmcv._ext``
 exists:
 
-* ``nms``, ``roi_align_forward`` and ``roi_align_backward``, what the shipped
-  configs reach, run :mod:`convnext_dense.ops` (torch operations, any device);
+* ``nms``, ``softnms``, ``roi_align_forward`` and ``roi_align_backward``,
+  what the shipped configs reach, run :mod:`convnext_dense.ops` (torch
+  operations on any device; soft-NMS on the CPU, as mmcv's);
 * every other name is a function that raises
   :class:`~convnext_dense.errors.OpNotProvidedError` when called, one line
   saying how to install mmcv's full build.
@@ -21,7 +22,7 @@ import torch
 #: What the hook registers this module as.
 NAME = 'mmcv._ext'
 #: The functions provided (the rest raise when called).
-PROVIDED = ('nms', 'roi_align_forward', 'roi_align_backward')
+PROVIDED = ('nms', 'softnms', 'roi_align_forward', 'roi_align_backward')
 #: How to get every op: mmcv's compiled build instead of mmcv-lite.
 FULL_BUILD = ("make install MMCV=full, or: pip uninstall -y mmcv-lite && "
               "MMCV_WITH_OPS=1 pip install --no-build-isolation mmcv==2.1.0")
@@ -31,6 +32,16 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
         offset: int) -> torch.Tensor:
     from convnext_dense.ops.nms import nms as kernel
     return kernel(boxes, scores, iou_threshold, offset)
+
+
+def softnms(boxes: torch.Tensor, scores: torch.Tensor, dets: torch.Tensor,
+            iou_threshold: float, sigma: float, min_score: float, method: int,
+            offset: int) -> torch.Tensor:
+    from convnext_dense.ops.nms import soft_nms as kernel
+    kept, inds = kernel(boxes, scores, iou_threshold, sigma, min_score, method,
+                        offset)
+    dets[:len(kept)] = kept
+    return inds
 
 
 def _check_avg_pool_mode(pool_mode: int) -> None:

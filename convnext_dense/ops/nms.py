@@ -1,4 +1,5 @@
-"""Greedy non-maximum suppression, exactly mmcv's, on any device.
+"""Greedy non-maximum suppression, exactly mmcv's, on any device; and
+mmcv's soft-NMS (:func:`soft_nms`, on the CPU like mmcv's).
 
 mmcv's compiled NMS (``mmcv._ext.nms``, under ``mmcv.ops.nms`` and mmdet's
 ``batched_nms``) sorts the boxes by score (``scores.sort(descending=True)``),
@@ -33,8 +34,9 @@ near-threshold pairs fall the same way. What differs is the work:
   ones still standing, all at once.
 """
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
+import numpy as np
 import torch
 
 #: Boxes of the sorted order resolved together on the blocked path.
@@ -250,3 +252,106 @@ def nms(boxes: torch.Tensor,
     if kept is None:
         kept = _blocked_keep(x1, y1, x2, y2, area, offset, threshold)
     return order.masked_select(kept)
+
+
+#: mmcv's soft-NMS methods, by the number its kernel takes.
+SOFT_METHODS = {0: 'naive', 1: 'linear', 2: 'gaussian'}
+
+
+def _compact(removed: np.ndarray) -> np.ndarray:
+    """Where each position's element ends up after mmcv's in-place removal.
+
+    mmcv walks the positions left to right and replaces each removed element
+    with the last one still there (which it then checks in turn), so the
+    holes among the first ``kept`` positions are filled, left to right, by
+    the kept elements past them, right to left. Returns the positions, in
+    the new order, of the elements kept.
+    """
+    order = np.arange(len(removed))
+    kept = len(removed) - int(removed.sum())
+    holes = np.flatnonzero(removed[:kept])
+    fillers = np.flatnonzero(~removed[kept:])[::-1] + kept
+    order[holes] = fillers
+    return order[:kept]
+
+
+def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
+             sigma: float, min_score: float, method: int,
+             offset: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """mmcv's ``softnms`` kernel (CPU): the kept boxes with their decayed
+    scores, and their indices, in the order mmcv's kernel produces them.
+
+    Each step takes the highest remaining score (the first on ties), swaps
+    it to the front and decays every later score by its IoU with it
+    (``naive``: to 0 when IoU >= t; ``linear``: times ``1 - IoU`` when
+    IoU >= t; ``gaussian``: times ``exp(-IoU^2 / sigma)``), removing the
+    boxes that fall below ``min_score`` as mmcv does, in float32. Equal to
+    mmcv bit for bit with the naive and linear methods; the gaussian's
+    ``exp`` may differ from the C library's in the last bit.
+
+    Args:
+        boxes: (N, 4) ``(x1, y1, x2, y2)``.
+        scores: (N,) scores.
+        iou_threshold, sigma, min_score: As mmcv's ``soft_nms``.
+        method: 0 naive, 1 linear, 2 gaussian (:data:`SOFT_METHODS`).
+        offset: 0, or 1 for the legacy ``+1`` in widths and heights.
+
+    Returns:
+        ``(dets, inds)``: (K, 5) boxes with their new scores, (K,) int64
+        indices into ``boxes``.
+    """
+    if method not in SOFT_METHODS:
+        raise ValueError(f'soft_nms: method {method} is not one of '
+                         f'{sorted(SOFT_METHODS)}')
+    data = torch.cat([boxes.detach().float().cpu(),
+                      scores.detach().float().cpu()[:, None]], 1).numpy()
+    x1, y1, x2, y2, score = (np.ascontiguousarray(col) for col in data.T)
+    area = (x2 - x1 + np.float32(offset)) * (y2 - y1 + np.float32(offset))
+    index = np.arange(len(score), dtype=np.int64)
+    columns = [x1, y1, x2, y2, score, area, index]
+    threshold, sigma, floor = (np.float32(v)
+                               for v in (iou_threshold, sigma, min_score))
+    off = np.float32(offset)
+    with np.errstate(invalid='ignore', divide='ignore'):  # as C floats
+        _soft_steps(columns, threshold, sigma, floor, off, method)
+    x1, y1, x2, y2, score, _, index = columns
+    dets = torch.from_numpy(np.stack([x1, y1, x2, y2, score], 1))
+    return dets.to(boxes.device), torch.from_numpy(index).to(boxes.device)
+
+
+def _soft_steps(columns: list, threshold: np.float32, sigma: np.float32,
+                floor: np.float32, off: np.float32, method: int) -> None:
+    """mmcv's soft-NMS loop on ``columns`` (x1, y1, x2, y2, score, area,
+    index), rearranged in place as mmcv rearranges them."""
+    i = 0
+    while i < len(columns[4]):
+        # mmcv keeps the first maximum and never moves to a NaN score
+        # (comparisons with NaN are false), unless it starts on one.
+        remaining = columns[4][i:]
+        best = i if np.isnan(remaining[0]) else i + int(
+            np.nanargmax(remaining))
+        for column in columns:
+            column[i], column[best] = column[best], column[i]
+        bx1, by1, bx2, by2, _, barea, _ = (column[i] for column in columns)
+        x1, y1, x2, y2, score, area, index = (column[i + 1:]
+                                              for column in columns)
+        w = np.fmax(np.float32(0), np.minimum(bx2, x2) -
+                       np.maximum(bx1, x1) + off)
+        h = np.fmax(np.float32(0), np.minimum(by2, y2) -
+                       np.maximum(by1, y1) + off)
+        inter = w * h
+        ovr = inter / (barea + area - inter)
+        if method == 0:
+            weight = np.where(ovr >= threshold, np.float32(0), np.float32(1))
+        elif method == 1:
+            weight = np.where(ovr >= threshold, np.float32(1) - ovr,
+                              np.float32(1))
+        else:
+            weight = np.exp(-(ovr * ovr) / sigma)
+        score *= weight.astype(np.float32)
+        order = _compact(score < floor)
+        columns[:] = [
+            np.concatenate([column[:i + 1], column[i + 1:][order]])
+            for column in columns
+        ]
+        i += 1

@@ -10,7 +10,8 @@ beside it. It needs mmcv's full build (``make install MMCV=full``) and calls
 
 Each case holds its inputs (seeded, so a rerun gives the same file) and
 mmcv's results: RoIAlign output and input gradient for a given upstream
-gradient, NMS kept indices. The NMS cases include the boxes mmdet's RPN and
+gradient, NMS kept indices, soft-NMS boxes, scores and indices. The NMS
+cases include the boxes mmdet's RPN and
 RoI head pass to NMS in a Mask R-CNN ConvNeXt-T forward at 800x1216 (random
 weights, ``score_thr=0``).
 """
@@ -287,14 +288,39 @@ def record_nms(ext, name: str, boxes: torch.Tensor, scores: torch.Tensor,
                 iou_threshold=float(threshold), offset=offset, keep=keep)
 
 
+def soft_nms_cases(ext) -> List[dict]:
+    """mmcv's soft-NMS on the synthetic sets (up to 600 boxes), each method."""
+    cases = []
+    for name, boxes, scores in synthetic_nms_inputs():
+        if len(boxes) > 600:
+            continue
+        for method, sigma, min_score in ((0, 0.5, 1e-3), (1, 0.5, 1e-3),
+                                         (2, 0.5, 1e-3), (2, 0.1, 0.05)):
+            for offset in (0, 1):
+                boxes_f, scores_f = boxes.float(), scores.float()
+                dets = boxes_f.new_empty(len(boxes_f), 5)
+                inds = ext.softnms(boxes_f, scores_f, dets, iou_threshold=0.3,
+                                   sigma=sigma, min_score=min_score,
+                                   method=method, offset=offset)
+                cases.append(dict(name=f'{name}-{method}-{sigma}-{offset}',
+                                  boxes=boxes_f, scores=scores_f,
+                                  iou_threshold=0.3, sigma=sigma,
+                                  min_score=min_score, method=method,
+                                  offset=offset, dets=dets[:len(inds)],
+                                  inds=inds))
+    return cases
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split('\n\n')[0]).parse_args()
     ext = compiled_ext()
     torch.set_num_threads(1)
-    references = dict(roi_align=roi_align_cases(ext), nms=nms_cases(ext))
+    references = dict(roi_align=roi_align_cases(ext), nms=nms_cases(ext),
+                      soft_nms=soft_nms_cases(ext))
     torch.save(references, OUT)
-    print(f'{OUT.name}: {len(references["roi_align"])} RoIAlign and '
-          f'{len(references["nms"])} NMS cases')
+    print(f'{OUT.name}: {len(references["roi_align"])} RoIAlign, '
+          f'{len(references["nms"])} NMS and {len(references["soft_nms"])} '
+          'soft-NMS cases')
 
 
 if __name__ == '__main__':
