@@ -136,7 +136,7 @@ def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
         a, b = a.index_select(0, hit), b.index_select(0, hit)
         sources.append(torch.minimum(a, b))  # earlier in the sorted order
         targets.append(torch.maximum(a, b))
-    if not sources:  # one box
+    if not sources:  # no two boxes close enough to overlap
         return torch.ones(n, dtype=torch.bool, device=x1.device)
     src, dst = torch.cat(sources), torch.cat(targets)
     if src.numel() <= WALK_EDGES:
