@@ -153,6 +153,13 @@ class LayerNorm2d(nn.LayerNorm):
         return x.contiguous() if self.contiguous_output else x
 
 
+def _is_traced() -> bool:
+    """Whether the forward is being traced for an export (TorchScript or
+    torch.export): the inference path's chunk loop and in-place writes
+    would be recorded for the example input's size only, or not at all."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 class ConvNeXtBlock(nn.Module):
     """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU -> Linear -> gamma -> drop path.
 
@@ -205,7 +212,7 @@ class ConvNeXtBlock(nn.Module):
         # (N, H, W, C) views of channels_last memory.
         shortcut = x.permute(0, 2, 3, 1)
         y = self.dwconv(x).permute(0, 2, 3, 1)
-        if self._needs_autograd(x):
+        if self._needs_autograd(x) or _is_traced():
             y = F.linear(self.act(self.pwconv1(self.norm(y))),
                          *self._scaled_pwconv2())
             y = self.drop_path(y).add_(shortcut)
