@@ -6,7 +6,8 @@ from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 
-from convnext_dense.deploy import detector_export, onnx_export, runtime
+from convnext_dense.deploy import (detector_export, onnx_export, runtime,
+                                   split_eval)
 from convnext_dense.deploy.detector_graph import OUTPUT_NAMES, DetectorGraph
 from convnext_dense.errors import InputNotFoundError, UserError
 
@@ -64,6 +65,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'resized to the shape, or for a whole detector, run through the '
         'test pipeline as it is')
     parser.add_argument(
+        '--eval', action='store_true',
+        help='whole detectors: after the check, run PyTorch and the file '
+        'over the config\'s test split and print COCO box and mask AP of '
+        'both and the share of detections matched')
+    parser.add_argument(
         '--rtol', type=float, default=onnx_export.DEFAULT_RTOL,
         help='largest accepted difference from PyTorch, relative to the '
         f'largest output magnitude (default: {onnx_export.DEFAULT_RTOL:g})')
@@ -102,7 +108,30 @@ def export_detector(args: argparse.Namespace, cfg: Config,
           f'resized, not padded); outputs {", ".join(OUTPUT_NAMES)}')
     for check in checks:
         print(f'onnxruntime check, {detector_export.describe_check(check)}')
+    if args.eval:
+        evaluate_split(cfg, model, args.out)
     return checks
+
+
+def evaluate_split(cfg: Config, model, out: str) -> None:
+    """``--eval``: mmdet and the file over the config's test split.
+
+    Raises:
+        UserError: when the file's AP differs by more than
+            :data:`split_eval.MAX_AP_DIFF` or it matches fewer than
+            :data:`detector_export.MIN_MATCHED` of mmdet's detections.
+    """
+    comparison = split_eval.compare_on_split(cfg, model,
+                                             runtime.Detector(out))
+    print('\n'.join(split_eval.describe(comparison)))
+    worst = max(abs(comparison.onnx[k] - comparison.pytorch[k])
+                for k in split_eval.AP_KEYS)
+    if (worst > split_eval.MAX_AP_DIFF
+            or comparison.matched_share < detector_export.MIN_MATCHED):
+        raise UserError(
+            f'{out} differs from PyTorch over the test split (AP by up to '
+            f'{worst:.4f}, {comparison.matched_share:.2%} of the detections '
+            f'matched): do not deploy it')
 
 
 def main(argv: Optional[List[str]] = None) -> list:
