@@ -225,26 +225,29 @@ def extract_rois(extractor: nn.Module, features: Sequence[torch.Tensor],
 
 def _check_supported(detector: nn.Module) -> None:
     """Raises a UserError naming what the graph does not reproduce."""
+    from mmdet.models.detectors import CascadeRCNN, MaskRCNN
+    from mmdet.models.roi_heads import CascadeRoIHead, StandardRoIHead
+    from mmdet.models.task_modules import AnchorGenerator, DeltaXYWHBBoxCoder
     kind = type(detector).__name__
-    if kind not in SUPPORTED_DETECTORS:
+    if type(detector) not in (MaskRCNN, CascadeRCNN):
         raise UserError(f'model.type {kind}: the whole-detector export '
                         f'supports {" and ".join(SUPPORTED_DETECTORS)}; '
                         f'export its backbone + neck with --output features')
-    head = type(detector.roi_head).__name__
-    if head not in SUPPORTED_ROI_HEADS:
-        raise UserError(f'model.roi_head.type {head}: the whole-detector '
-                        f'export supports {", ".join(SUPPORTED_ROI_HEADS)}')
-    if not detector.roi_head.with_mask:
+    roi_head = detector.roi_head
+    if type(roi_head) not in (StandardRoIHead, CascadeRoIHead):
+        raise UserError(f'model.roi_head.type {type(roi_head).__name__}: the '
+                        f'whole-detector export supports '
+                        f'{", ".join(SUPPORTED_ROI_HEADS)}')
+    if not roi_head.with_mask:
         raise UserError('model.roi_head has no mask head: the whole-detector '
                         'export supports Mask R-CNN and Cascade Mask R-CNN')
-    anchors = type(detector.rpn_head.prior_generator).__name__
-    coders = [detector.rpn_head.bbox_coder] + [
-        h.bbox_coder for h in _stage_heads(detector.roi_head)]
-    if anchors != 'AnchorGenerator' or any(
-            type(c).__name__ != 'DeltaXYWHBBoxCoder' for c in coders):
+    heads = _stage_heads(roi_head)
+    coders = [detector.rpn_head.bbox_coder] + [h.bbox_coder for h in heads]
+    if type(detector.rpn_head.prior_generator) is not AnchorGenerator or any(
+            type(c) is not DeltaXYWHBBoxCoder for c in coders):
         raise UserError('the whole-detector export supports AnchorGenerator '
                         'anchors and DeltaXYWHBBoxCoder box coders')
-    if any(h.custom_cls_channels for h in _stage_heads(detector.roi_head)):
+    if any(h.custom_cls_channels for h in heads):
         raise UserError('the whole-detector export supports softmax box '
                         'classifiers only (no custom loss_cls activation)')
 
@@ -282,7 +285,7 @@ class DetectorGraph(nn.Module):
         self.preprocess = preprocess
         self.size_divisor = size_divisor
         roi_head = detector.roi_head
-        self.cascade = type(roi_head).__name__ == 'CascadeRoIHead'
+        self.cascade = isinstance(roi_head.bbox_head, nn.ModuleList)
         self.bbox_heads = _stage_heads(roi_head)
         self.bbox_extractors = _as_list(roi_head.bbox_roi_extractor)
         self.mask_heads = _as_list(roi_head.mask_head)
