@@ -4,7 +4,7 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from convnext_dense.deploy import (detector_export, onnx_export, runtime,
                                    split_eval)
@@ -73,6 +73,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--rtol', type=float, default=onnx_export.DEFAULT_RTOL,
         help='largest accepted difference from PyTorch, relative to the '
         f'largest output magnitude (default: {onnx_export.DEFAULT_RTOL:g})')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. key=value')
     return parser.parse_args(argv)
 
 
@@ -142,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> list:
         raise UserError(f'--opset {args.opset}: ConvNeXt\'s LayerNorm needs '
                         f'ONNX LayerNormalization, opset '
                         f'{onnx_export.MIN_OPSET} or later')
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     if not os.path.isfile(args.checkpoint):
         raise InputNotFoundError(
             f'checkpoint {args.checkpoint} does not exist')
