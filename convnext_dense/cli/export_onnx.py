@@ -128,12 +128,13 @@ def evaluate_split(cfg: Config, model, out: str) -> None:
     print('\n'.join(split_eval.describe(comparison)))
     worst = max(abs(comparison.onnx[k] - comparison.pytorch[k])
                 for k in split_eval.AP_KEYS)
+    matched = comparison.detections.matched_share
     if (worst > split_eval.MAX_AP_DIFF
-            or comparison.matched_share < detector_export.MIN_MATCHED):
+            or matched < detector_export.MIN_MATCHED):
         raise UserError(
             f'{out} differs from PyTorch over the test split (AP by up to '
-            f'{worst:.4f}, {comparison.matched_share:.2%} of the detections '
-            f'matched): do not deploy it')
+            f'{worst:.4f}, {matched:.2%} of the detections matched): do not '
+            f'deploy it')
 
 
 def main(argv: Optional[List[str]] = None) -> list:

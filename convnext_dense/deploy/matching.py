@@ -47,6 +47,12 @@ class Matches:
         """``matched / expected`` (1 when nothing was expected)."""
         return self.matched / self.expected if self.expected else 1.0
 
+    def __add__(self, other: 'Matches') -> 'Matches':
+        """Both counts together (e.g. over the images of a split)."""
+        return Matches(self.expected + other.expected, self.got + other.got,
+                       self.matched + other.matched,
+                       max(self.max_score_diff, other.max_score_diff))
+
 
 def match_detections(expected, got, min_score: float = 0.0) -> Matches:
     """Matches each expected detection with score >= ``min_score``, best

@@ -16,7 +16,7 @@ from mmengine.registry import DATASETS, METRICS, init_default_scope
 
 from convnext_dense.deploy import runtime
 from convnext_dense.deploy.detector_export import as_prediction, mmdet_predict
-from convnext_dense.deploy.matching import match_detections
+from convnext_dense.deploy.matching import Matches, match_detections
 
 #: mmdet's score threshold of the detections compared one to one.
 MATCH_MIN_SCORE = 0.05
@@ -34,23 +34,17 @@ class SplitComparison:
         images: Images evaluated.
         pytorch: mmdet's metrics (:data:`AP_KEYS`).
         onnx: The file's, by the same evaluator.
-        expected: mmdet's detections with score >= 0.05.
-        matched: Of those, how many the file gives too.
+        detections: How mmdet's detections with score >= 0.05 matched the
+            file's, over the split.
         pytorch_seconds: mmdet's inference time over the split.
         onnx_seconds: The runtime's (pre- and post-processing included).
     """
     images: int
     pytorch: Dict[str, float]
     onnx: Dict[str, float]
-    expected: int
-    matched: int
+    detections: Matches
     pytorch_seconds: float
     onnx_seconds: float
-
-    @property
-    def matched_share(self) -> float:
-        """``matched / expected`` (1 when nothing was expected)."""
-        return self.matched / self.expected if self.expected else 1.0
 
 
 def _sample(info: dict, prediction: runtime.Prediction) -> dict:
@@ -85,7 +79,7 @@ def compare_on_split(cfg: Config, model: nn.Module,
     dataset_cfg.pipeline = []  # the images' files and ids only
     dataset = DATASETS.build(dataset_cfg)
     metrics = [_evaluator(cfg, dataset.metainfo) for _ in range(2)]
-    expected = matched = 0
+    detections = Matches(0, 0, 0, 0.0)
     seconds = [0.0, 0.0]
     infos: List[dict] = [dataset.get_data_info(i)
                          for i in range(len(dataset))]
@@ -96,24 +90,23 @@ def compare_on_split(cfg: Config, model: nn.Module,
         start = time.perf_counter()
         got = detector.predict(info['img_path'])
         seconds[1] += time.perf_counter() - start
-        matches = match_detections(reference, got, MATCH_MIN_SCORE)
-        expected += matches.expected
-        matched += matches.matched
+        detections += match_detections(reference, got, MATCH_MIN_SCORE)
         for metric, prediction in zip(metrics, (reference, got)):
             metric.process({}, [_sample(info, prediction)])
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' tables
         results = [metric.evaluate(len(infos)) for metric in metrics]
     return SplitComparison(
         len(infos), *[{k: float(r[k]) for k in AP_KEYS} for r in results],
-        expected, matched, *seconds)
+        detections, *seconds)
 
 
 def describe(comparison: SplitComparison) -> List[str]:
     """Lines for the user: AP of both runs and the matched share."""
-    lines = [f'test split, {comparison.images} images: '
-             f'{comparison.matched} of {comparison.expected} PyTorch '
-             f'detections with score >= {MATCH_MIN_SCORE:g} matched '
-             f'({comparison.matched_share:.2%})']
+    matches = comparison.detections
+    lines = [f'test split, {comparison.images} images: {matches.matched} of '
+             f'{matches.expected} PyTorch detections with score >= '
+             f'{MATCH_MIN_SCORE:g} matched ({matches.matched_share:.2%}), '
+             f'largest score difference {matches.max_score_diff:.2e}']
     for key in AP_KEYS:
         torch_ap, onnx_ap = comparison.pytorch[key], comparison.onnx[key]
         lines.append(f'  {key}: PyTorch {torch_ap:.4f}, onnxruntime '
