@@ -31,7 +31,7 @@ export they become the ONNX ops named above (:class:`OnnxRoIAlign`,
 :class:`OnnxNMS`).
 """
 import contextlib
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -187,12 +187,13 @@ def grid_anchors(base_anchors: torch.Tensor, stride: Tuple[int, int],
 
 def top_k(scores: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """The ``min(k, len(scores))`` best scores and their indices, best
-    first, for any length (``k <= 0``: all, sorted)."""
-    count = torch.tensor(scores.shape[0]) if torch.jit.is_tracing() else (
-        scores.shape[0])
-    if k > 0:
-        count = torch.clamp(count, max=k) if torch.jit.is_tracing() else min(
-            count, k)
+    first (``k <= 0``: all of them, sorted)."""
+    count = scores.shape[0]
+    if k > 0 and torch.jit.is_tracing():
+        # A tensor, so that the export computes the bound for any size.
+        count = torch.clamp(torch.tensor(count), max=k)
+    elif k > 0:
+        count = min(count, k)
     return scores.topk(count)
 
 
@@ -310,10 +311,10 @@ class DetectorGraph(nn.Module):
         boxes, scores, levels = [], [], []
         for level, (cls_score, bbox_pred) in enumerate(
                 zip(cls_scores, bbox_preds)):
-            score = cls_score[0].permute(1, 2, 0).reshape(-1)
-            score = score.sigmoid() if rpn_head.use_sigmoid_cls else (
-                cls_score[0].permute(1, 2, 0).reshape(-1, 2).softmax(-1)[:,
-                                                                         0])
+            score = cls_score[0].permute(1, 2, 0).reshape(
+                -1, rpn_head.cls_out_channels)
+            score = (score.sigmoid() if rpn_head.use_sigmoid_cls else
+                     score.softmax(-1)[:, :-1]).reshape(-1)
             delta = bbox_pred[0].permute(1, 2, 0).reshape(-1, 4)
             anchors = grid_anchors(
                 generator.base_anchors[level].to(delta),
@@ -415,8 +416,3 @@ class DetectorGraph(nn.Module):
         masks = self.masks(features, boxes, labels)
         return boxes, scores, labels, masks, proposals, proposal_scores
 
-
-def graph_metadata(cfg, detector: nn.Module) -> Dict[str, object]:
-    """What the runtime needs besides the graph (stored in the file)."""
-    return dict(mask_thr_binary=float(detector.test_cfg.rcnn.get(
-        'mask_thr_binary', 0.5)))
