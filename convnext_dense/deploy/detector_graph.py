@@ -137,7 +137,10 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor,
     Returns:
         The indices kept, best score first.
     """
-    offsets = groups.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))
+    # boxes.max(), also defined when no box is left (mmdet returns early
+    # then); the same for clipped boxes, whose coordinates are >= 0.
+    largest = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
+    offsets = groups.to(boxes) * (largest + torch.tensor(1).to(boxes))
     return OnnxNMS.apply(boxes + offsets[:, None], scores, iou_threshold,
                          max_kept)
 
