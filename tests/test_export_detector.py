@@ -20,7 +20,8 @@ from conftest import CONFIGS, REPO, ToyRun, check, run_tool
 from helpers import run_tool_in_process, tool_env
 from convnext_dense.cli import export_onnx as export_cli
 from convnext_dense.deploy import runtime
-from convnext_dense.deploy.detector_export import runtime_metadata
+from convnext_dense.deploy.detector_export import (export_detector,
+                                                   runtime_metadata)
 from convnext_dense.deploy.detector_graph import DetectorGraph
 from convnext_dense.deploy.onnx_export import Preprocess
 from convnext_dense.errors import UserError
@@ -119,6 +120,24 @@ def test_whole_detector_takes_one_image(tmp_path):
                          str(tmp_path / 'x.onnx'), '--dynamic-batch'])
 
 
+def test_export_of_a_detector_that_detects_nothing(tmp_path):
+    """Traced on an image without a detection (score threshold 1), the file
+    runs, and the runtime returns empty arrays."""
+    model = random_detector(MASK_RCNN)
+    model.test_cfg.rcnn.score_thr = 1.0
+    graph = graph_of(model)
+    image = torch.full((1, 3, 64, 96), 127.0)
+    assert len(graph(image)[0]) == 0
+    out = tmp_path / 'empty.onnx'
+    metadata = dict(format=runtime.FORMAT, version=runtime.FORMAT_VERSION,
+                    resize_scale=None, keep_ratio=False, mask_thr_binary=0.5)
+    export_detector(graph, image, str(out), metadata, 18)
+    prediction = runtime.Detector(out).predict(
+        np.full((50, 70, 3), 127, np.uint8))
+    assert prediction.bboxes.shape == (0, 4)
+    assert prediction.masks.shape == (0, 50, 70)
+
+
 def _onnx_without_metadata(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
@@ -185,7 +204,8 @@ def _split_lines(stdout: str):
 
 
 @after_training('mask_rcnn', 'cascade')
-def export_detector(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
+def export_toy_detector(run: ToyRun,
+                        folder: Path) -> subprocess.CompletedProcess:
     """The trained toy detector exported whole, checked, and compared with
     mmdet over the whole validation split."""
     return check(run_tool(
@@ -195,7 +215,7 @@ def export_detector(run: ToyRun, folder: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize('name', ['mask_rcnn', 'cascade'])
 def test_toy_detector_export_matches_pytorch_over_the_split(toy_after, name):
-    done = toy_after(name, 'export_detector').value
+    done = toy_after(name, 'export_toy_detector').value
     checks = re.findall(r'(\d+) of (\d+) PyTorch detections matched \(same',
                         done.stdout)
     assert len(checks) == 2, done.stdout  # two image sizes
@@ -215,7 +235,7 @@ def _val_images(run: ToyRun):
 def test_runtime_runs_without_torch(toy_after):
     """runtime.py alone, in a process where torch, mmcv, mmengine, mmdet
     cannot be imported, gives what it gives here."""
-    after = toy_after('mask_rcnn', 'export_detector')
+    after = toy_after('mask_rcnn', 'export_toy_detector')
     onnx_file = after.folder / 'detector.onnx'
     images = [str(p) for p in _val_images(after.run)]
     script = (
@@ -244,7 +264,7 @@ def test_runtime_runs_without_torch(toy_after):
 
 
 def test_infer_paints_onnx_predictions(toy_after, tmp_path):
-    after = toy_after('mask_rcnn', 'export_detector')
+    after = toy_after('mask_rcnn', 'export_toy_detector')
     image = _val_images(after.run)[0]
     done = run_tool_in_process('infer.py', image, '--onnx',
                                after.folder / 'detector.onnx', '--out-dir',
@@ -266,7 +286,7 @@ def test_infer_paints_onnx_predictions(toy_after, tmp_path):
 
 def test_metadata_names_the_toy_classes(toy_after):
     import onnx
-    after = toy_after('cascade', 'export_detector')
+    after = toy_after('cascade', 'export_toy_detector')
     model = onnx.load(str(after.folder / 'detector.onnx'),
                       load_external_data=False)
     meta = json.loads(next(p.value for p in model.metadata_props
