@@ -138,8 +138,9 @@ def run_onnx_inference(onnx_file: str, images: Sequence[str], out_dir: str,
         raise UserError(str(error)) from None
     visualizer = DetLocalVisualizer.get_instance(
         'convnext_dense.inference.detection.onnx')
-    visualizer.dataset_meta = dict(classes=detector.classes,
-                                   palette=[tuple(c) for c in detector.palette])
+    visualizer.dataset_meta = dict(
+        classes=detector.classes,
+        palette=[tuple(c) for c in detector.palette])
     results = []
     for (image_path, prediction), out_file in zip(
             predictions, painted_paths(out_dir, images)):
