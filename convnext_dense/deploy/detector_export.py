@@ -30,7 +30,8 @@ from mmengine.config import Config
 from convnext_dense.dataset_configs import leaf_datasets
 from convnext_dense.deploy import runtime
 from convnext_dense.deploy.detector_graph import OUTPUT_NAMES, DetectorGraph
-from convnext_dense.deploy.matching import Matches, match_detections
+from convnext_dense.deploy.matching import (MIN_BOX_IOU, Matches, box_iou,
+                                            match_detections)
 from convnext_dense.errors import UserError
 
 #: The test pipeline steps the runtime reproduces; annotation loading and
@@ -160,7 +161,6 @@ class DetectorCheck:
 def check_image(detector: runtime.Detector, model: nn.Module,
                 image_path: str) -> DetectorCheck:
     """Runs mmdet and the file on one image and matches their outputs."""
-    from convnext_dense.deploy.matching import box_iou
     image = runtime.read_image(image_path)
     instances, rpn = mmdet_predict(model, image_path)
     batch, _ = detector.preprocess(image)
@@ -168,8 +168,8 @@ def check_image(detector: runtime.Detector, model: nn.Module,
     outputs = detector.session.run(['proposals'],
                                    {runtime.INPUT_NAME: batch})
     expected = rpn.bboxes.numpy()
-    found = (box_iou(expected, outputs[0]).max(axis=1) >= 0.99
-             if len(expected) and len(outputs[0]) else np.zeros(0, bool))
+    found = (box_iou(expected, outputs[0]).max(axis=1) >= MIN_BOX_IOU
+             if len(outputs[0]) else np.zeros(len(expected), bool))
     return DetectorCheck(
         image.shape[:2], batch.shape[2:],
         match_detections(as_prediction(instances), got),
