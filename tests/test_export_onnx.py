@@ -106,7 +106,8 @@ def test_default_shapes():
      '--shape 100 128: the model sees images padded to multiples of 32 '
      '(data_preprocessor); use sizes such as 128 128'),
     (['--output', 'labels'], UserError,
-     '--output labels: the graph of a detector outputs features'),
+     '--output labels: the graph of a detector outputs detections or '
+     'features'),
     (['--image', 'missing.png'], InputNotFoundError,
      '--image missing.png does not exist'),
 ])
@@ -196,8 +197,8 @@ def export_backbone_neck(run: ToyRun,
     """The trained toy detector's backbone + neck exported."""
     return check(run_tool(
         'export_onnx.py', run.config, run.checkpoint, '--out',
-        folder / 'backbone_neck.onnx', '--dynamic-batch', '--dynamic-size',
-        cwd=run.cwd))
+        folder / 'backbone_neck.onnx', '--output', 'features',
+        '--dynamic-batch', '--dynamic-size', cwd=run.cwd))
 
 
 def test_toy_detector_backbone_neck_export(toy_after):

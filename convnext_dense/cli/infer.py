@@ -28,8 +28,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Predict on images with a ConvNeXt detector or segmentor '
         'and write painted PNGs.')
     parser.add_argument('images', nargs='+', help='image files')
-    parser.add_argument('--config', required=True, help='config file path')
-    parser.add_argument('--checkpoint', required=True, help='checkpoint file')
+    parser.add_argument('--config', help='config file path')
+    parser.add_argument('--checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--onnx', help='instead of --config and --checkpoint: a detector '
+        'exported by tools/export_onnx.py, run with onnxruntime')
     parser.add_argument('--out-dir', default='work_dirs/infer',
                         help='where the painted PNGs go')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
@@ -40,8 +43,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    missing = [p for p in [args.checkpoint] + args.images if not osp.exists(p)]
+    if (bool(args.onnx) == bool(args.config and args.checkpoint)
+            or (args.onnx and (args.config or args.checkpoint))):
+        raise UserError('pass --config and --checkpoint, or --onnx FILE.onnx '
+                        '(a detector exported by tools/export_onnx.py)')
+    cfg = None if args.onnx else load_config(args.config)
+    model_file = args.onnx or args.checkpoint
+    missing = [p for p in [model_file] + args.images if not osp.exists(p)]
     if missing:
         raise InputNotFoundError(f'{missing[0]} does not exist')
     # Only the header is read: the model reads the image itself.
@@ -51,6 +59,12 @@ def main(argv: Optional[List[str]] = None) -> None:
                         'pass PNG, JPEG or another image file')
     for image in args.images:
         check_image_file(image)
+    if args.onnx:
+        os.makedirs(args.out_dir, exist_ok=True)
+        from convnext_dense.inference.detection import run_onnx_inference
+        run_onnx_inference(args.onnx, args.images, args.out_dir,
+                           args.score_thr)
+        return
     check_checkpoint_file(args.checkpoint)
     os.makedirs(args.out_dir, exist_ok=True)
     scope = cfg.default_scope

@@ -8,10 +8,10 @@ What the file computes:
   to the input size), giving ``logits`` (N x C x H x W) or the ``labels`` map
   (N x H x W, their argmax). A config's sliding-window test mode is not in
   the graph: the file segments the whole input at once;
-- a detector: its backbone + neck (``extract_feat``), giving the feature map
-  of each level, ``feat_s4`` ... ``feat_s64`` by stride. The RPN, RoIAlign,
-  NMS and RoI heads of a two-stage detector need custom ops and TensorRT
-  plugins: exporting a whole detector is mmdeploy's job.
+- a detector's backbone + neck (``extract_feat``, ``--output features``),
+  giving the feature map of each level, ``feat_s4`` ... ``feat_s64`` by
+  stride. The whole detector (the default) is
+  :mod:`convnext_dense.deploy.detector_export`'s.
 
 The input ``image`` is a float32 N x 3 x H x W batch as the data pipeline
 loads images (BGR, 0-255), already resized and padded; the data
@@ -57,7 +57,7 @@ INPUT_NAME = 'image'
 #: What each task's graph can output; the first is the default.
 OUTPUTS: Dict[str, Tuple[str, ...]] = {
     'mmseg': ('logits', 'labels'),
-    'mmdet': ('features', ),
+    'mmdet': ('detections', 'features'),
 }
 #: Shape used when a config names none (H, W).
 FALLBACK_SHAPE = (512, 512)

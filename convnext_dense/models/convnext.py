@@ -190,6 +190,13 @@ class GRN(nn.Module):
         return torch.addcmul(self.beta + x, self.gamma, x * scale.to(x.dtype))
 
 
+def _is_traced() -> bool:
+    """Whether the forward is being traced for an export (TorchScript or
+    torch.export): the inference path's chunk loop and in-place writes
+    would be recorded for the example input's size only, or not at all."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 class ConvNeXtBlock(nn.Module):
     """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU [-> GRN] -> Linear -> gamma -> drop path.
 
@@ -247,7 +254,7 @@ class ConvNeXtBlock(nn.Module):
         # (N, H, W, C) views of channels_last memory.
         shortcut = x.permute(0, 2, 3, 1)
         y = self.dwconv(x).permute(0, 2, 3, 1)
-        if self.grn is not None or self._needs_autograd(x):
+        if self.grn is not None or self._needs_autograd(x) or _is_traced():
             hidden = self.act(self.pwconv1(self.norm(y)))
             if self.grn is not None:
                 hidden = self.grn(hidden)

@@ -54,7 +54,9 @@ def resample_to_stride(x: torch.Tensor, in_stride: int,
     ratio = out_stride / in_stride
 
     def normalised_centres(size: int) -> torch.Tensor:
-        count = math.ceil(size / ratio)
+        # ceil(size / ratio) in integers: an export traces it as graph ops
+        # for any input size (math.ceil would freeze the example's).
+        count = (size * in_stride + out_stride - 1) // out_stride
         centres = (torch.arange(count, dtype=x.dtype, device=x.device) +
                    0.5) * ratio - 0.5
         # grid_sample's coordinates with align_corners=False.
