@@ -17,7 +17,7 @@ from convnext_dense.engine.hooks import end_progress_line
 from convnext_dense.errors import (ConvNeXtDenseError, InputNotFoundError,
                                    UserError)
 
-from .distributed import adapt_to_cpu
+from .distributed import adapt_to_cpu, exit_with_launcher
 
 #: Scopes the tools serve, and what their configs are for.
 SUPPORTED_SCOPES = {'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -88,7 +88,9 @@ def set_work_dir(cfg: Config, work_dir: Optional[str], config_path: str) -> None
 
 def set_launcher(cfg: Config, launcher: str, local_rank: int) -> List[str]:
     """Sets the launcher; a distributed launch without CUDA runs on gloo
-    (:func:`convnext_dense.cli.distributed.adapt_to_cpu`).
+    (:func:`convnext_dense.cli.distributed.adapt_to_cpu`), and a worker
+    started by torchrun stops when torchrun is gone
+    (:func:`convnext_dense.cli.distributed.exit_with_launcher`).
 
     Returns:
         What was changed for a run without CUDA, to log with
@@ -96,6 +98,8 @@ def set_launcher(cfg: Config, launcher: str, local_rank: int) -> List[str]:
     """
     cfg.launcher = launcher
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
+    if launcher != 'none' and os.environ.get('TORCHELASTIC_RUN_ID'):
+        exit_with_launcher()
     return adapt_to_cpu(cfg)
 
 

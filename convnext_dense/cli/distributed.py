@@ -6,8 +6,18 @@ given a CUDA device id, and ``SyncBN`` (the heads of the full configs) has no
 CPU implementation. Without CUDA, :func:`adapt_to_cpu` changes just that, so
 ``tools/dist_train.sh`` and ``tools/dist_test.sh`` run on CPU processes with
 the gloo backend; with CUDA nothing changes (NCCL and SyncBN stay).
+
+:func:`exit_with_launcher` makes a worker of a distributed launch end when
+its launcher (torchrun) is gone: torchrun killed with SIGKILL cannot stop its
+workers, which would otherwise go on training, orphaned, next to the run a
+user starts again.
 """
+import _thread
 import datetime
+import os
+import sys
+import threading
+import time
 from typing import Any, List
 
 import torch
@@ -99,6 +109,37 @@ def init_cpu_process_group(cfg: Config) -> None:
     if kwargs.get('timeout') is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
     torch_dist.init_process_group(backend='gloo', **kwargs)
+
+
+#: How often a worker checks that its launcher is alive, and how long it
+#: gives itself to stop once it is not, in seconds.
+LAUNCHER_POLL_S = 0.5
+STOP_GRACE_S = 3.0
+
+
+def _stop_when_orphaned(launcher_pid: int) -> None:
+    """Waits until this process's parent is no longer ``launcher_pid``,
+    then stops the process: an interrupt in the main thread first (a
+    checkpoint write in progress removes its temporary file), the end of
+    the process if that has not ended it within :data:`STOP_GRACE_S`."""
+    while os.getppid() == launcher_pid:
+        time.sleep(LAUNCHER_POLL_S)
+    sys.stderr.write(f'error: the launcher of this worker (PID '
+                     f'{launcher_pid}) is gone; worker {os.getpid()} stops '
+                     '(continue the run with --resume)\n')
+    _thread.interrupt_main()
+    time.sleep(STOP_GRACE_S)
+    os._exit(1)
+
+
+def exit_with_launcher() -> None:
+    """Makes this worker of a distributed launch stop within a few seconds
+    of its launcher's death (a watching daemon thread); started once."""
+    if any(thread.name == _stop_when_orphaned.__name__
+           for thread in threading.enumerate()):
+        return
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),),
+                     name=_stop_when_orphaned.__name__, daemon=True).start()
 
 
 def adapt_to_cpu(cfg: Config) -> List[str]:

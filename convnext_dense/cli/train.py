@@ -5,6 +5,8 @@ from typing import List, Optional
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from convnext_dense.engine.work_dir_lock import hold_work_dir
+
 from .common import (check_datasets, load_config, log_notes, run_cli,
                      set_launcher, set_work_dir)
 from .resume import latest_checkpoint
@@ -87,13 +89,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    if args.resume == 'auto':
-        notes += resume_latest(cfg)
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    runner = Runner.from_cfg(cfg)
-    log_notes(runner, notes)
-    runner.train()
+    with hold_work_dir(cfg.work_dir):
+        if args.resume == 'auto':
+            notes += resume_latest(cfg)
+        elif args.resume is not None:
+            cfg.resume, cfg.load_from = True, args.resume
+        runner = Runner.from_cfg(cfg)
+        log_notes(runner, notes)
+        runner.train()
 
 
 def cli() -> None:
