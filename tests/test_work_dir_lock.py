@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.logging import MMLogger
 
 from convnext_dense.engine import work_dir_lock
 from convnext_dense.engine.work_dir_lock import (LOCK_NAME, WorkDirBusyError,
@@ -56,6 +57,8 @@ def test_train_into_a_held_work_dir_is_one_line(held, extra, tmp_path):
 
 
 def test_a_dead_holders_lock_is_taken_over_with_a_warning(tmp_path, capsys):
+    # The current logger, printing into this test's capture.
+    MMLogger.get_instance(f'lock_takeover_{os.getpid()}_{tmp_path.name}')
     work = tmp_path / 'work'
     work.mkdir()
     gone = subprocess.Popen(['true'])

@@ -12,9 +12,9 @@ its launcher (torchrun) is gone: torchrun killed with SIGKILL cannot stop its
 workers, which would otherwise go on training, orphaned, next to the run a
 user starts again.
 """
-import _thread
 import datetime
 import os
+import signal
 import sys
 import threading
 import time
@@ -117,27 +117,36 @@ LAUNCHER_POLL_S = 0.5
 STOP_GRACE_S = 3.0
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """Ends the process as ``sys.exit`` does, running ``finally`` blocks
+    (a checkpoint write in progress removes its temporary file)."""
+    sys.exit(128 + signum)
+
+
 def _stop_when_orphaned(launcher_pid: int) -> None:
     """Waits until this process's parent is no longer ``launcher_pid``,
-    then stops the process: an interrupt in the main thread first (a
-    checkpoint write in progress removes its temporary file), the end of
-    the process if that has not ended it within :data:`STOP_GRACE_S`."""
+    then stops the process: SIGTERM first, the end of the process if that
+    has not ended it within :data:`STOP_GRACE_S` (the main thread can be
+    blocked in a collective that waits for a worker already gone)."""
     while os.getppid() == launcher_pid:
         time.sleep(LAUNCHER_POLL_S)
     sys.stderr.write(f'error: the launcher of this worker (PID '
                      f'{launcher_pid}) is gone; worker {os.getpid()} stops '
                      '(continue the run with --resume)\n')
-    _thread.interrupt_main()
+    os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(STOP_GRACE_S)
     os._exit(1)
 
 
 def exit_with_launcher() -> None:
     """Makes this worker of a distributed launch stop within a few seconds
-    of its launcher's death (a watching daemon thread); started once."""
+    of its launcher's death (a watching daemon thread), and SIGTERM end it
+    as ``sys.exit`` does; call it from the main thread (once is enough)."""
     if any(thread.name == _stop_when_orphaned.__name__
            for thread in threading.enumerate()):
         return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),),
                      name=_stop_when_orphaned.__name__, daemon=True).start()
 

@@ -5,7 +5,8 @@ import os
 from typing import List, Optional
 
 from convnext_dense.deploy import onnx_export
-from convnext_dense.errors import InputNotFoundError, UserError
+from convnext_dense.errors import UserError
+from convnext_dense.path_checks import check_input_file, check_output_file
 
 from .common import load_config, run_cli
 
@@ -59,10 +60,9 @@ def main(argv: Optional[List[str]] = None) -> List[onnx_export.Comparison]:
         raise UserError(f'--opset {args.opset}: ConvNeXt\'s LayerNorm needs '
                         f'ONNX LayerNormalization, opset '
                         f'{onnx_export.MIN_OPSET} or later')
+    check_output_file(args.out, '--out')
     cfg = load_config(args.config)
-    if not os.path.isfile(args.checkpoint):
-        raise InputNotFoundError(
-            f'checkpoint {args.checkpoint} does not exist')
+    check_input_file(args.checkpoint, 'checkpoint')
     shape = onnx_export.check_shape(
         cfg, args.shape or onnx_export.default_shape(cfg))
     output = onnx_export.choose_output(cfg, args.output)
