@@ -58,11 +58,12 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-def _check_writable_at(path: str, argument: str) -> None:
-    """Fails unless what exists of ``path`` lets it be made: folders all the
-    way down to it (no file on the way), the last of them writable."""
-    existing = _nearest_existing(path)
-    if existing != osp.abspath(path) and not osp.isdir(existing):
+def _check_writable_at(folder: str, argument: str, path: str) -> None:
+    """Fails unless what exists of ``folder`` lets ``path`` (the argument's
+    value, ``folder`` or a file in it) be made: folders all the way down to
+    it (no file on the way), the last of them writable."""
+    existing = _nearest_existing(folder)
+    if not osp.isdir(existing):
         raise UserError(
             f'{argument} {path}: {existing} is a file, not a folder: move it '
             f'or pass another {argument}')
@@ -87,7 +88,7 @@ def check_output_dir(path: Optional[str], argument: str) -> None:
     if osp.exists(path) and not osp.isdir(path):
         raise UserError(f'{argument} {path} is a file, not a folder: pass a '
                         f'folder (made if absent)')
-    _check_writable_at(path, argument)
+    _check_writable_at(path, argument, path)
 
 
 def check_output_file(path: Optional[str], argument: str) -> None:
@@ -111,4 +112,4 @@ def check_output_file(path: Optional[str], argument: str) -> None:
         raise UserError(f'{argument} {path} cannot be written (permission '
                         f'denied): make it writable or pass another '
                         f'{argument}')
-    _check_writable_at(osp.dirname(osp.abspath(path)), argument)
+    _check_writable_at(osp.dirname(osp.abspath(path)), argument, path)
