@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from convnext_dense.cli import distributed
 from convnext_dense.cli.common import load_config, set_launcher
 from convnext_dense.errors import UserError
 from helpers import (CONFIGS, TOOLS, check, free_port, only_metrics_json,
-                     tool_env)
+                     running, tool_env)
 from micro_training import checkpoints, fault_env, make_data
 
 UPERNET = CONFIGS / 'upernet_convnext_t_160k_ade20k_512.py'
@@ -169,3 +170,38 @@ def test_two_processes_train_and_test_like_one(tmp_path):
     one = only_metrics_json(tmp_path / 'test1')
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(one)
     assert two == one
+
+
+#: A stand-in launcher: starts a worker that watches it, prints the worker's
+#: PID, then waits to be killed.
+LAUNCHER = """
+import subprocess, sys, time
+worker = subprocess.Popen([sys.executable, '-c', '''
+import time
+from convnext_dense.cli.distributed import exit_with_launcher
+exit_with_launcher()
+print('watching', flush=True)
+while True:
+    time.sleep(60)
+'''], stdout=subprocess.PIPE, text=True)
+assert worker.stdout.readline() == 'watching\\n'
+print(worker.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_stops_when_its_launcher_is_killed():
+    with subprocess.Popen([sys.executable, '-c', LAUNCHER],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=tool_env()) as launcher:
+        worker = int(launcher.stdout.readline())
+        launcher.kill()
+        launcher.wait()
+        deadline = time.time() + 10
+        while running(worker):
+            assert time.time() < deadline, \
+                f'worker {worker} outlived its launcher'
+            time.sleep(0.1)
+        stderr = launcher.stderr.read()
+    assert f'error: the launcher of this worker (PID {launcher.pid}) is ' \
+           f'gone; worker {worker} stops' in stderr

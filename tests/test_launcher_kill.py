@@ -14,7 +14,7 @@ from typing import List
 
 import pytest
 
-from helpers import (TOOLS, check, error_lines, free_port,
+from helpers import (TOOLS, check, error_lines, free_port, running,
                      run_tool_in_process, tool_env)
 from micro_training import (MAX_ITERS, TIMEOUT_S, checkpoints, fault_env,
                             make_data, run)
@@ -35,15 +35,6 @@ def children(pid: int) -> List[int]:
         if int(stat.rpartition(')')[2].split()[1]) == pid:
             found.append(int(entry.name))
     return found
-
-
-def running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (not gone, not a zombie)."""
-    try:
-        stat = Path(f'/proc/{pid}/stat').read_text()
-    except OSError:
-        return False
-    return stat.rpartition(')')[2].split()[0] != 'Z'
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 
 import pytest
 from mmengine.logging import MMLogger

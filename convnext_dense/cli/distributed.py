@@ -13,6 +13,7 @@ workers, which would otherwise go on training, orphaned, next to the run a
 user starts again.
 """
 import datetime
+import math
 import os
 import signal
 import sys
@@ -114,12 +115,16 @@ def init_cpu_process_group(cfg: Config) -> None:
 #: How often a worker checks that its launcher is alive, and how long it
 #: gives itself to stop once it is not, in seconds.
 LAUNCHER_POLL_S = 0.5
-STOP_GRACE_S = 3.0
+STOP_GRACE_S = 2.0
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     """Ends the process as ``sys.exit`` does, running ``finally`` blocks
-    (a checkpoint write in progress removes its temporary file)."""
+    (a checkpoint write in progress removes its temporary file); the
+    system ends it after :data:`STOP_GRACE_S` if that hangs (a process
+    group waiting for a peer that is gone)."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(math.ceil(STOP_GRACE_S))
     sys.exit(128 + signum)
 
 
