@@ -172,36 +172,45 @@ def test_two_processes_train_and_test_like_one(tmp_path):
     assert two == one
 
 
-#: A stand-in launcher: starts a worker that watches it, prints the worker's
-#: PID, then waits to be killed.
-LAUNCHER = """
-import subprocess, sys, time
-worker = subprocess.Popen([sys.executable, '-c', '''
-import time
-from convnext_dense.cli.distributed import exit_with_launcher
-exit_with_launcher()
-print('watching', flush=True)
-while True:
-    time.sleep(60)
-'''], stdout=subprocess.PIPE, text=True)
-assert worker.stdout.readline() == 'watching\\n'
-print(worker.pid, flush=True)
-time.sleep(600)
-"""
+def _worker(ready: int) -> None:
+    """A forked worker that watches its launcher; tells ``ready`` its PID.
+    Never returns: a forked copy of the test process must not run on."""
+    try:
+        distributed.exit_with_launcher()
+        os.write(ready, f'{os.getpid()}\n'.encode())
+        while True:
+            time.sleep(60)
+    except SystemExit as stop:  # the watcher's SIGTERM, as in a real worker
+        os._exit(stop.code)
+    finally:
+        os._exit(1)
 
 
-def test_a_worker_stops_when_its_launcher_is_killed():
-    with subprocess.Popen([sys.executable, '-c', LAUNCHER],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=tool_env()) as launcher:
-        worker = int(launcher.stdout.readline())
-        launcher.kill()
-        launcher.wait()
-        deadline = time.time() + 10
-        while running(worker):
-            assert time.time() < deadline, \
-                f'worker {worker} outlived its launcher'
-            time.sleep(0.1)
-        stderr = launcher.stderr.read()
-    assert f'error: the launcher of this worker (PID {launcher.pid}) is ' \
-           f'gone; worker {worker} stops' in stderr
+def _launcher(ready: int) -> None:
+    """A forked stand-in for torchrun: starts a worker, waits to be
+    killed."""
+    try:
+        if os.fork() == 0:
+            _worker(ready)
+        while True:
+            time.sleep(60)
+    finally:
+        os._exit(1)
+
+
+def test_a_worker_stops_when_its_launcher_is_killed(capfd):
+    read, write = os.pipe()
+    launcher = os.fork()
+    if launcher == 0:
+        _launcher(write)
+    os.close(write)
+    with os.fdopen(read) as ready:
+        worker = int(ready.readline())
+    os.kill(launcher, signal.SIGKILL)
+    os.waitpid(launcher, 0)
+    deadline = time.time() + 10
+    while running(worker):
+        assert time.time() < deadline, f'worker {worker} outlived its launcher'
+        time.sleep(0.1)
+    assert (f'error: the launcher of this worker (PID {launcher}) is gone; '
+            f'worker {worker} stops') in capfd.readouterr().err
