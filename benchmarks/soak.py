@@ -198,6 +198,7 @@ def main() -> int:
     train = monitored(env_python + [
         str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir', str(work),
         '--cfg-options', f'train_cfg.max_iters={args.iters}',
+        f'param_scheduler.1.end={args.iters}',  # the lr decays to the end
         'val_cfg=None',
         'val_dataloader=None', 'val_evaluator=None',
         f'default_hooks.checkpoint.interval={max(args.iters // 4, 1)}',

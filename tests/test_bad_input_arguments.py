@@ -151,6 +151,16 @@ PATH_CASES = [
      'absent)', None),
     ('analysis/browse_dataset.py', ['{missing}', '--out-dir', '{dir}'],
      'config {missing} does not exist', None),
+    ('benchmark.py', ['{seg}', '--checkpoint', '{dir}'], 'checkpoint {dir} '
+     'is a folder, not a file: pass a file', None),
+    ('benchmark.py', ['{dir}'], 'config {dir} is a folder, not a file: pass '
+     'a file', None),
+    ('analysis/get_flops.py', ['{dir}'], 'config {dir} is a folder, not a '
+     'file: pass a file', None),
+    ('make_toy_data.py', ['ade', '--root', '{file}'], '--root {file} is a '
+     'file, not a folder: pass a folder (made if absent)', None),
+    ('make_toy_data.py', ['ade', '--root', '{file}/toy'], '--root {file}/toy:'
+     ' {file} is a file, not a folder: move it or pass another --root', None),
     ('analysis/plot_curves.py', ['{missing}'], 'work dir {missing} does not '
      'exist', None),
     ('analysis/plot_curves.py', ['{dir}', '--out', '{dir}'], '--out {dir} is '
@@ -218,12 +228,16 @@ OPTION_CASES = [
 ]
 
 
-@pytest.mark.parametrize('tool', ['train.py', 'test.py',
-                                  'analysis/browse_dataset.py'])
+#: Each tool that takes --cfg-options, with the arguments it needs besides.
+CFG_OPTIONS_TOOLS = {'train.py': [], 'test.py': ['{file}'],
+                     'analysis/browse_dataset.py': ['--out-dir', '{dir}/out'],
+                     'benchmark.py': [], 'analysis/get_flops.py': []}
+
+
+@pytest.mark.parametrize('tool', CFG_OPTIONS_TOOLS)
 @pytest.mark.parametrize('items, line', OPTION_CASES)
 def test_cfg_options_that_do_not_fit(places, tool, items, line):
-    extra = {'train.py': [], 'test.py': ['{file}'],
-             'analysis/browse_dataset.py': ['--out-dir', '{dir}/out']}[tool]
+    extra = CFG_OPTIONS_TOOLS[tool]
     expect_one_line(places, tool, ['{seg}', *extra, '--cfg-options', *items],
                     line)
 

@@ -10,9 +10,8 @@ import pytest
 from mmengine.logging import MMLogger
 
 from convnext_dense.engine import work_dir_lock
-from convnext_dense.engine.work_dir_lock import (LOCK_NAME, WorkDirBusyError,
-                                                 hold_work_dir)
-from convnext_dense.errors import UserError
+from convnext_dense.engine.work_dir_lock import LOCK_NAME, hold_work_dir
+from convnext_dense.errors import UserError, WorkDirBusyError
 from helpers import CONFIGS, error_lines, run_tool_in_process
 
 def holder_of(work) -> dict:
@@ -85,8 +84,8 @@ def test_only_the_first_process_holds_it(tmp_path, monkeypatch, held):
 def test_a_work_dir_that_is_a_file_is_one_error(tmp_path):
     path = tmp_path / 'work'
     path.write_text('')
-    with pytest.raises(UserError, match=rf'^--work-dir {path} is a file: '
-                       r'pass a folder \(made if absent\)$'):
+    with pytest.raises(UserError, match=rf'^--work-dir {path} is a file, not '
+                       r'a folder: pass a folder \(made if absent\)$'):
         with hold_work_dir(str(path)):
             pass
 

@@ -19,7 +19,8 @@ from typing import Iterator, Optional
 
 from mmengine.logging import MMLogger
 
-from convnext_dense.errors import UserError
+from convnext_dense.errors import UserError, WorkDirBusyError
+from convnext_dense.path_checks import check_output_dir
 
 try:
     import fcntl
@@ -28,10 +29,6 @@ except ImportError:  # Windows: no lock, as before
 
 #: The lock file, in the work dir.
 LOCK_NAME = '.train.lock'
-
-
-class WorkDirBusyError(UserError):
-    """Another live training run holds the work dir."""
 
 
 def _describe(holder: dict) -> str:
@@ -65,9 +62,7 @@ def _write_holder(fd: int) -> None:
 def _open_lock_file(work_dir: Path) -> int:
     """Opens (creating) the lock file; a folder that cannot hold it is one
     error line."""
-    if work_dir.exists() and not work_dir.is_dir():
-        raise UserError(f'--work-dir {work_dir} is a file: pass a folder '
-                        '(made if absent)')
+    check_output_dir(str(work_dir), '--work-dir')
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         return os.open(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
