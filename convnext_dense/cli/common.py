@@ -60,13 +60,13 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             does not exist.
         UnreadableFileError: when ``path`` is a folder or cannot be read.
         ConfigError: when the config (or a ``_base_``) has a syntax error or
-            fails when run (:func:`read_config`), or an option of
+            fails when run (:func:`read_config`); when an option of
             ``cfg_options`` does not fit it
-            (:func:`convnext_dense.cli.cfg_options.check_cfg_options`).
-        UserError: when the config's ``default_scope`` is not supported.
-        ConfigError: when the model, its backbone or neck has a type that is
-            not registered, or an argument its class does not take
+            (:func:`convnext_dense.cli.cfg_options.check_cfg_options`); when
+            the model, its backbone or neck has a type that is not
+            registered, or an argument its class does not take
             (:func:`convnext_dense.config_checks.check_model_config`).
+        UserError: when the config's ``default_scope`` is not supported.
     """
     cfg = read_config(path)
     if cfg_options:
@@ -101,7 +101,8 @@ def _syntax_error(path: str) -> Optional[SyntaxError]:
             except ValueError:
                 return None
             for base in [bases] if isinstance(bases, str) else bases:
-                found = _syntax_error(osp.join(osp.dirname(path), base))
+                found = (_syntax_error(osp.join(osp.dirname(path), base))
+                         if isinstance(base, str) else None)
                 if found is not None:
                     return found
     return None

@@ -116,14 +116,15 @@ def enable_tta(cfg: Config) -> None:
 
 
 def check_out(cfg: Config, out: str) -> None:
-    if cfg.default_scope == 'mmdet' and not out.endswith(('.pkl', '.pickle')):
-        raise UserError(f'--out {out}: detection results are dumped to a '
-                        f'.pkl file')
+    """Checks ``--out`` (a .pkl file for detection, a folder of label maps
+    for segmentation) and points the segmentation evaluator there."""
     if cfg.default_scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise UserError(f'--out {out}: detection results are dumped to a '
+                            f'.pkl file')
         check_output_file(out, '--out')
     else:
         check_output_dir(out, '--out')
-    if cfg.default_scope == 'mmseg':
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True
 
