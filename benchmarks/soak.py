@@ -94,9 +94,13 @@ def monitored(command: List[str], cwd: Path, interval: float,
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    code = process.wait()
-    stop.set()
-    watcher.join()
+    try:
+        code = process.wait()
+    finally:  # interrupted (Ctrl-C): the tool does not run on without us
+        if process.poll() is None:
+            process.kill()
+        stop.set()
+        watcher.join()
     if code != 0:
         sys.exit(f'{" ".join(command)} failed (exit code {code}); see {log}')
     return samples
