@@ -10,9 +10,10 @@ memory (VmRSS), with its dataloader workers too, and its open file
 descriptors. After a warm-up (the first ``--warmup`` of each run's time)
 the resident memory may grow by at most ``--max-growth`` (5%) to the end,
 and the descriptors not at all (see :func:`figures`); the script exits
-with 1 when either does. Writes ``samples.json`` (the samples), ``summary.json`` (start,
-after warm-up, end) and ``soak.png`` (the curves, drawn by
-:mod:`convnext_dense.analysis.curves`) into ``--out-dir``. Linux only.
+with 1 when either does. Writes the samples as scalar logs (``train/scalars.json``,
+``infer/scalars.json``), ``summary.json`` (start, after warm-up, end, peak)
+and ``soak.png`` (the curves, drawn by :mod:`convnext_dense.analysis.curves`)
+into ``--out-dir``. Linux only.
 
     python benchmarks/soak.py [--iters 600] [--images 300] [--out-dir DIR]
 """
@@ -163,6 +164,7 @@ def write_samples(path: Path, samples: List[Dict[str, float]]) -> None:
 
 
 def draw(out_dir: Path, title: str) -> Path:
+    """Draws the samples of both runs as ``soak.png``; returns its path."""
     runs = [curves.load_run(out_dir / name / curves.SCALARS_FILE, name)
             for name in ('train', 'infer')]
     figure = curves.plot(runs, list(KEYS), title)
@@ -197,9 +199,9 @@ def main() -> int:
     args = parse_args()
     out = args.out_dir.absolute()
     data = toy_ade.generate(out / toy_ade.DEFAULT_ROOT, num_val=args.images)
-    env_python = [sys.executable]
     work = out / 'work'
-    train = monitored(env_python + [
+    train = monitored([sys.executable,
+        
         str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir', str(work),
         '--cfg-options', f'train_cfg.max_iters={args.iters}',
         f'param_scheduler.1.end={args.iters}',  # the lr decays to the end
@@ -210,7 +212,8 @@ def main() -> int:
         out / 'train.log')
     images = sorted(str(p) for p in (data / 'images/validation').glob('*'))
     checkpoint = (work / 'last_checkpoint').read_text().strip()
-    infer = monitored(env_python + [
+    infer = monitored([sys.executable,
+        
         str(REPO / 'tools/infer.py'), *images, '--config', str(CONFIG),
         '--checkpoint', checkpoint, '--out-dir', str(out / 'painted')], out,
         args.interval, out / 'infer.log')
