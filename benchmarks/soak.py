@@ -200,23 +200,21 @@ def main() -> int:
     out = args.out_dir.absolute()
     data = toy_ade.generate(out / toy_ade.DEFAULT_ROOT, num_val=args.images)
     work = out / 'work'
-    train = monitored([sys.executable,
-        
-        str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir', str(work),
-        '--cfg-options', f'train_cfg.max_iters={args.iters}',
+    train = monitored([
+        sys.executable, str(REPO / 'tools/train.py'), str(CONFIG),
+        '--work-dir', str(work), '--cfg-options',
+        f'train_cfg.max_iters={args.iters}',
         f'param_scheduler.1.end={args.iters}',  # the lr decays to the end
-        'val_cfg=None',
-        'val_dataloader=None', 'val_evaluator=None',
+        'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
         f'default_hooks.checkpoint.interval={max(args.iters // 4, 1)}',
         'default_hooks.checkpoint.max_keep_ckpts=2'], out, args.interval,
         out / 'train.log')
     images = sorted(str(p) for p in (data / 'images/validation').glob('*'))
     checkpoint = (work / 'last_checkpoint').read_text().strip()
-    infer = monitored([sys.executable,
-        
-        str(REPO / 'tools/infer.py'), *images, '--config', str(CONFIG),
-        '--checkpoint', checkpoint, '--out-dir', str(out / 'painted')], out,
-        args.interval, out / 'infer.log')
+    infer = monitored([
+        sys.executable, str(REPO / 'tools/infer.py'), *images, '--config',
+        str(CONFIG), '--checkpoint', checkpoint, '--out-dir',
+        str(out / 'painted')], out, args.interval, out / 'infer.log')
     summary = {}
     for name, samples in (('train', train), ('infer', infer)):
         write_samples(out / name / curves.SCALARS_FILE, samples)
