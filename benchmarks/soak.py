@@ -10,10 +10,10 @@ memory (VmRSS), with its dataloader workers too, and its open file
 descriptors. After a warm-up (the first ``--warmup`` of each run's time)
 the resident memory may grow by at most ``--max-growth`` (5%) to the end,
 and the descriptors not at all (see :func:`figures`); the script exits
-with 1 when either does. Writes the samples as scalar logs (``train/scalars.json``,
-``infer/scalars.json``), ``summary.json`` (start, after warm-up, end, peak)
-and ``soak.png`` (the curves, drawn by :mod:`convnext_dense.analysis.curves`)
-into ``--out-dir``. Linux only.
+with 1 when either does. Writes the samples as scalar logs
+(``train/scalars.json``, ``infer/scalars.json``), ``summary.json`` (start,
+after warm-up, end, peak) and ``soak.png`` (the curves, drawn by
+:mod:`convnext_dense.analysis.curves`) into ``--out-dir``. Linux only.
 
     python benchmarks/soak.py [--iters 600] [--images 300] [--out-dir DIR]
 """

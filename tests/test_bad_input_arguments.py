@@ -91,8 +91,8 @@ PATH_CASES = [
     ('train.py', ['{seg}', '--work-dir', '{file}/work'], '--work-dir '
      '{file}/work: {file} is a file, not a folder: move it or pass another '
      '--work-dir', None),
-    ('train.py', ['{seg}', '--work-dir', '{dir}/work'], '--work-dir {dir}/work '
-     'cannot be written ({dir} is not writable): make it writable or pass '
+    ('train.py', ['{seg}', '--work-dir', '{dir}/work'], '--work-dir '
+     '{dir}/work cannot be written ({dir} is not writable): make it writable or pass '
      'another --work-dir', '{dir}'),
     ('train.py', ['{seg}', '--resume', '{missing}'], 'checkpoint {missing} '
      'does not exist', None),

@@ -1,5 +1,6 @@
-"""``python -m convnext_dense.cli.launch``: torchrun (what ``tools/dist_run.sh``
-starts), with one-line errors where torchrun prints tracebacks.
+"""``python -m convnext_dense.cli.launch``: torchrun (what
+``tools/dist_run.sh`` starts), with one-line errors where torchrun prints
+tracebacks.
 
 * A node that never joins: the first node's torchrun waits for every node
   until the rendezvous timeout (``--rdzv_conf timeout=S``, ``RDZV_TIMEOUT`` in
