@@ -92,8 +92,8 @@ PATH_CASES = [
      '{file}/work: {file} is a file, not a folder: move it or pass another '
      '--work-dir', None),
     ('train.py', ['{seg}', '--work-dir', '{dir}/work'], '--work-dir '
-     '{dir}/work cannot be written ({dir} is not writable): make it writable or pass '
-     'another --work-dir', '{dir}'),
+     '{dir}/work cannot be written ({dir} is not writable): make it '
+     'writable or pass another --work-dir', '{dir}'),
     ('train.py', ['{seg}', '--resume', '{missing}'], 'checkpoint {missing} '
      'does not exist', None),
     ('train.py', ['{seg}', '--resume', '{dir}'], 'checkpoint {dir} is a '
