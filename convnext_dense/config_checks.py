@@ -63,7 +63,7 @@ def _unregistered(path: str, where: str, name: str, scope: str) -> str:
     return f'{message}: check the spelling'
 
 
-def _accepted(cls: type) -> Optional[List[str]]:
+def accepted_arguments(cls: type) -> Optional[List[str]]:
     """The keyword arguments ``cls`` takes; None when it takes any."""
     try:
         parameters = inspect.signature(cls).parameters.values()
@@ -96,7 +96,7 @@ def check_model_config(cfg: Config, path: str) -> None:
         cls = resolve_model_type(name, scope)
         if cls is None:
             raise ConfigError(_unregistered(path, where, name, scope))
-        accepted = _accepted(cls)
+        accepted = accepted_arguments(cls)
         if accepted is None:
             continue
         unknown = [key for key in part

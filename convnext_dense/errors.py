@@ -59,11 +59,15 @@ class CheckpointWriteError(ConvNeXtDenseError, OSError):
     disk, an unwritable folder, a path through a file."""
 
 
+class WorkDirBusyError(UserError):
+    """Another live training run holds the work dir."""
+
+
 __all__ = [
     'ConvNeXtDenseError', 'UserError', 'ConfigError', 'CheckpointFormatError',
     'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError',
     'TrainingDivergedError', 'CheckpointWriteError', 'UnreadableFileError',
-    'DatasetError'
+    'DatasetError', 'WorkDirBusyError'
 ]
 
 

@@ -63,6 +63,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return False
+    # "PID (NAME) STATE ...": NAME may hold spaces and parentheses.
+    return stat.rpartition(')')[2].split()[0] != 'Z'
+
+
 def run_tool(tool: str, *args: Union[str, Path], cwd: Path = REPO,
              timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
     """Runs ``tools/<tool>`` with the test's interpreter, as a user would."""

@@ -5,6 +5,7 @@ folder with a small toy ADE20K dataset. Faults come from
 ``tests/fault_injection.py`` (``FAULT=KIND@WHERE``)."""
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -50,7 +51,9 @@ def make_data(root: Path) -> Path:
 def fault_env(fault: Optional[str] = None,
               ready: Optional[Path] = None) -> Dict[str, str]:
     """The environment of a micro run, with ``FAULT`` armed if given."""
-    env = dict(OMP_NUM_THREADS='1', PYTHONPATH=str(REPO / 'tests'))
+    # This checkout first, also where another one is installed (editable).
+    env = dict(OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
     if fault:
         env.update(FAULT=fault, FAULT_READY=str(ready))
     return env

@@ -90,6 +90,8 @@ def test_killed_training_resumes_to_the_uninterrupted_result(micro):
     out = run_until_paused(micro, work, 'saved@iter_8.pth', '--resume')
     assert f'--resume: resuming from {work / "iter_4.pth"}' in out
     assert f'--resume: removed {work / partial[0]}' in out
+    assert ('took over the lock of a training run that ended without '
+            'releasing it (PID ') in out  # the killed run's
     assert not list(work.glob('.*.tmp'))
     assert steps(work) == {'iter_4.pth': 4, 'iter_8.pth': 8}
     assert last_checkpoint(work) == 'iter_4.pth'

@@ -69,9 +69,10 @@ def test_dist_train_runs_torchrun_with_the_arguments(recorder, tmp_path):
     argv = run_script('dist_train.sh', ['cfg.py', '8'] + TRICKY, recorder,
                       tmp_path)
     assert argv == [
-        'fakepython', '-m', 'torch.distributed.run', '--nnodes=2',
+        'fakepython', '-m', 'convnext_dense.cli.launch', '--nnodes=2',
         '--node_rank=1', '--master_addr=10.0.0.7', '--master_port=29999',
-        '--nproc_per_node=8', str(TOOLS / 'train.py'), 'cfg.py',
+        '--rdzv_conf=timeout=600', '--nproc_per_node=8',
+        str(TOOLS / 'train.py'), 'cfg.py',
         '--launcher', 'pytorch'
     ] + TRICKY
 
@@ -80,9 +81,10 @@ def test_dist_test_runs_torchrun_with_the_arguments(recorder, tmp_path):
     argv = run_script('dist_test.sh', ['cfg.py', 'model.pth', '4', '--out',
                                        'r.pkl'], recorder, tmp_path)
     assert argv == [
-        'fakepython', '-m', 'torch.distributed.run', '--nnodes=1',
+        'fakepython', '-m', 'convnext_dense.cli.launch', '--nnodes=1',
         '--node_rank=0', '--master_addr=127.0.0.1', '--master_port=29500',
-        '--nproc_per_node=4', str(TOOLS / 'test.py'), 'cfg.py', 'model.pth',
+        '--rdzv_conf=timeout=600', '--nproc_per_node=4',
+        str(TOOLS / 'test.py'), 'cfg.py', 'model.pth',
         '--launcher', 'pytorch', '--out', 'r.pkl'
     ]
 

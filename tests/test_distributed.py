@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from convnext_dense.cli import distributed
 from convnext_dense.cli.common import load_config, set_launcher
 from convnext_dense.errors import UserError
 from helpers import (CONFIGS, TOOLS, check, free_port, only_metrics_json,
-                     tool_env)
+                     running, tool_env)
 from micro_training import checkpoints, fault_env, make_data
 
 UPERNET = CONFIGS / 'upernet_convnext_t_160k_ade20k_512.py'
@@ -169,3 +170,47 @@ def test_two_processes_train_and_test_like_one(tmp_path):
     one = only_metrics_json(tmp_path / 'test1')
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(one)
     assert two == one
+
+
+def _worker(ready: int) -> None:
+    """A forked worker that watches its launcher; tells ``ready`` its PID.
+    Never returns: a forked copy of the test process must not run on."""
+    try:
+        distributed.exit_with_launcher()
+        os.write(ready, f'{os.getpid()}\n'.encode())
+        while True:
+            time.sleep(60)
+    except SystemExit as stop:  # the watcher's SIGTERM, as in a real worker
+        os._exit(stop.code)
+    finally:
+        os._exit(1)
+
+
+def _launcher(ready: int) -> None:
+    """A forked stand-in for torchrun: starts a worker, waits to be
+    killed."""
+    try:
+        if os.fork() == 0:
+            _worker(ready)
+        while True:
+            time.sleep(60)
+    finally:
+        os._exit(1)
+
+
+def test_a_worker_stops_when_its_launcher_is_killed(capfd):
+    read, write = os.pipe()
+    launcher = os.fork()
+    if launcher == 0:
+        _launcher(write)
+    os.close(write)
+    with os.fdopen(read) as ready:
+        worker = int(ready.readline())
+    os.kill(launcher, signal.SIGKILL)
+    os.waitpid(launcher, 0)
+    deadline = time.time() + 10
+    while running(worker):
+        assert time.time() < deadline, f'worker {worker} outlived its launcher'
+        time.sleep(0.1)
+    assert (f'error: the launcher of this worker (PID {launcher}) is gone; '
+            f'worker {worker} stops') in capfd.readouterr().err

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from convnext_dense.cli.common import run_cli
+from convnext_dense.path_checks import check_output_dir
 from convnext_dense.toydata import folder
 
 #: Dataset name -> (generator module, what it generates).
@@ -47,6 +48,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     module, title = GENERATORS[args.dataset]
     toy = importlib.import_module(module)
     root = Path(args.root or toy.DEFAULT_ROOT)
+    check_output_dir(str(root), '--root')
     arguments = dict(num_train=args.num_train, num_val=args.num_val,
                      seed=args.seed)
     # Concurrent runs into the same root take turns (the later one keeps

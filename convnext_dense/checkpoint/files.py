@@ -12,6 +12,7 @@ import zipfile
 from typing import List
 
 from convnext_dense.errors import InputNotFoundError, UnreadableFileError
+from convnext_dense.path_checks import check_readable
 
 #: How ``torch.save`` files start: a zip archive (torch >= 1.6), or a pickle
 #: of protocol 2 or later (the legacy format).
@@ -66,6 +67,7 @@ def check_checkpoint_file(path: str) -> None:
             f'checkpoint {path} is a folder, not a checkpoint file: {hint}')
     if not osp.exists(path):
         raise InputNotFoundError(f'checkpoint {path} does not exist')
+    check_readable(path, 'checkpoint')
     size = osp.getsize(path)
     if size == 0:
         raise UnreadableFileError(

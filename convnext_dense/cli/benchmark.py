@@ -27,13 +27,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from convnext_dense.path_checks import check_input_file
 from convnext_dense.profiling import (fp16_autocast, inference_input_hw,
                                       peak_resident_mib, reset_peak_resident,
                                       synchronize)
 
+from .cfg_options import CfgOptionsAction
 from .common import UserError, load_config, run_cli
 
 
@@ -60,7 +62,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help="the synthetic image's height and width "
                         '(default: the test Resize scale)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value')
     return parser.parse_args(argv)
 
@@ -157,8 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         raise UserError('--images must be >= 1 and --warmup >= 0')
     check_device(args.device, args.amp)
     cfg = load_config(args.config, args.cfg_options)
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise UserError(f'checkpoint {args.checkpoint} does not exist')
+    if args.checkpoint is not None:
+        check_input_file(args.checkpoint, 'checkpoint')
     height, width = args.shape or inference_input_hw(cfg)
     if args.checkpoint is None and cfg.default_scope == 'mmdet':
         keep_every_detection(cfg)

@@ -3,11 +3,11 @@ pipeline produces, to check a dataset before training on it."""
 import argparse
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 from convnext_dense.analysis.browse import OVERVIEW, browse
 from convnext_dense.errors import UserError
+from convnext_dense.path_checks import check_output_dir
 
+from .cfg_options import CfgOptionsAction
 from .common import check_datasets, load_config, run_cli
 
 SPLITS = ('train', 'val', 'test')
@@ -28,7 +28,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='whose dataloader and pipeline (default: train)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random augmentations (default: 0)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value')
     return parser.parse_args(argv)
 
@@ -38,6 +38,7 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
     if args.max_samples < 1:
         raise UserError(f'--max {args.max_samples}: paint at least 1 sample')
+    check_output_dir(args.out_dir, '--out-dir')
     cfg = load_config(args.config, args.cfg_options)
     check_datasets(cfg, [args.split])
     written = browse(cfg, args.out_dir, args.max_samples, args.split,

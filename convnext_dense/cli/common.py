@@ -1,5 +1,6 @@
 """What the tools share: running a tool's main with one-line errors, config
 loading, work dir and launcher settings, and dataset checks."""
+import ast
 import os
 import os.path as osp
 import sys
@@ -14,10 +15,12 @@ from convnext_dense.config_checks import (check_custom_imports,
 from convnext_dense.data_checks import check_dataset_contents, guard_loading
 from convnext_dense.dataset_configs import split_datasets
 from convnext_dense.engine.hooks import end_progress_line
-from convnext_dense.errors import (ConvNeXtDenseError, InputNotFoundError,
-                                   UserError)
+from convnext_dense.errors import (ConfigError, ConvNeXtDenseError,
+                                   InputNotFoundError, UserError)
+from convnext_dense.path_checks import check_input_file
 
-from .distributed import adapt_to_cpu
+from .cfg_options import check_cfg_options
+from .distributed import adapt_to_cpu, exit_with_launcher
 
 #: Scopes the tools serve, and what their configs are for.
 SUPPORTED_SCOPES = {'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -53,20 +56,21 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Reads a config, applies ``--cfg-options`` and checks its scope.
 
     Raises:
-        InputNotFoundError: when ``path`` is not a file, or a ``_base_``
-            file it names does not exist.
-        UserError: when the config's ``default_scope`` is not supported.
-        ConfigError: when the model, its backbone or neck has a type that is
-            not registered, or an argument its class does not take
+        InputNotFoundError: when ``path``, or a ``_base_`` file it names,
+            does not exist.
+        UnreadableFileError: when ``path`` is a folder or cannot be read.
+        ConfigError: when the config (or a ``_base_``) has a syntax error or
+            fails when run (:func:`read_config`); when an option of
+            ``cfg_options`` does not fit it
+            (:func:`convnext_dense.cli.cfg_options.check_cfg_options`); when
+            the model, its backbone or neck has a type that is not
+            registered, or an argument its class does not take
             (:func:`convnext_dense.config_checks.check_model_config`).
+        UserError: when the config's ``default_scope`` is not supported.
     """
-    if not osp.isfile(path):
-        raise InputNotFoundError(f'config {path} does not exist')
-    try:
-        cfg = Config.fromfile(path)
-    except FileNotFoundError as error:  # a missing _base_ file
-        raise InputNotFoundError(f'config {path}: {error}') from None
+    cfg = read_config(path)
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
     if scope not in SUPPORTED_SCOPES:
@@ -76,6 +80,64 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     check_model_config(cfg, path)
     check_custom_imports(cfg, path)
     return cfg
+
+
+def _syntax_error(path: str) -> Optional[SyntaxError]:
+    """The first syntax error in config ``path`` or the ``_base_`` files it
+    names (recursively), with its file name; None if there is none."""
+    try:
+        text = Path(path).read_text()
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as error:
+        return error
+    except (OSError, UnicodeDecodeError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(target, 'id', None) == '_base_'
+                for target in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else bases:
+                found = (_syntax_error(osp.join(osp.dirname(path), base))
+                         if isinstance(base, str) else None)
+                if found is not None:
+                    return found
+    return None
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with one-line errors for what users get wrong.
+
+    Raises:
+        InputNotFoundError: ``path`` or a ``_base_`` file does not exist.
+        UnreadableFileError: ``path`` is a folder or cannot be read.
+        ConfigError: a syntax error (naming the file, the line and the
+            parser's message), or an error raised while the config runs.
+    """
+    check_input_file(path, 'config')
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as error:  # a missing _base_ file
+        raise InputNotFoundError(
+            f'config {path}: its _base_ file {error.filename} does not '
+            'exist: fix the _base_ path (relative to the file naming it)'
+        ) from None
+    except SyntaxError:
+        found = _syntax_error(path)
+        if found is None:
+            raise
+        raise ConfigError(
+            f'config {path}: syntax error in {found.filename}, line '
+            f'{found.lineno}: {found.msg}: fix that line') from None
+    except ConvNeXtDenseError:
+        raise
+    except Exception as error:  # the config is Python code the user wrote
+        raise ConfigError(
+            f'config {path} failed when read: {type(error).__name__}: '
+            f'{error}: fix the config') from None
 
 
 def set_work_dir(cfg: Config, work_dir: Optional[str], config_path: str) -> None:
@@ -88,7 +150,9 @@ def set_work_dir(cfg: Config, work_dir: Optional[str], config_path: str) -> None
 
 def set_launcher(cfg: Config, launcher: str, local_rank: int) -> List[str]:
     """Sets the launcher; a distributed launch without CUDA runs on gloo
-    (:func:`convnext_dense.cli.distributed.adapt_to_cpu`).
+    (:func:`convnext_dense.cli.distributed.adapt_to_cpu`), and a worker
+    started by torchrun stops when torchrun is gone
+    (:func:`convnext_dense.cli.distributed.exit_with_launcher`).
 
     Returns:
         What was changed for a run without CUDA, to log with
@@ -96,6 +160,8 @@ def set_launcher(cfg: Config, launcher: str, local_rank: int) -> List[str]:
     """
     cfg.launcher = launcher
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
+    if launcher != 'none' and os.environ.get('TORCHELASTIC_RUN_ID'):
+        exit_with_launcher()
     return adapt_to_cpu(cfg)
 
 

@@ -6,8 +6,19 @@ given a CUDA device id, and ``SyncBN`` (the heads of the full configs) has no
 CPU implementation. Without CUDA, :func:`adapt_to_cpu` changes just that, so
 ``tools/dist_train.sh`` and ``tools/dist_test.sh`` run on CPU processes with
 the gloo backend; with CUDA nothing changes (NCCL and SyncBN stay).
+
+:func:`exit_with_launcher` makes a worker of a distributed launch end when
+its launcher (torchrun) is gone: torchrun killed with SIGKILL cannot stop its
+workers, which would otherwise go on training, orphaned, next to the run a
+user starts again.
 """
 import datetime
+import math
+import os
+import signal
+import sys
+import threading
+import time
 from typing import Any, List
 
 import torch
@@ -99,6 +110,50 @@ def init_cpu_process_group(cfg: Config) -> None:
     if kwargs.get('timeout') is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
     torch_dist.init_process_group(backend='gloo', **kwargs)
+
+
+#: How often a worker checks that its launcher is alive, and how long it
+#: gives itself to stop once it is not, in seconds.
+LAUNCHER_POLL_S = 0.5
+STOP_GRACE_S = 2.0
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """Ends the process as ``sys.exit`` does, running ``finally`` blocks
+    (a checkpoint write in progress removes its temporary file); the
+    system ends it after :data:`STOP_GRACE_S` if that hangs (a process
+    group waiting for a peer that is gone)."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(math.ceil(STOP_GRACE_S))
+    sys.exit(128 + signum)
+
+
+def _stop_when_orphaned(launcher_pid: int) -> None:
+    """Waits until this process's parent is no longer ``launcher_pid``,
+    then stops the process: SIGTERM first, the end of the process if that
+    has not ended it within :data:`STOP_GRACE_S` (the main thread can be
+    blocked in a collective that waits for a worker already gone)."""
+    while os.getppid() == launcher_pid:
+        time.sleep(LAUNCHER_POLL_S)
+    sys.stderr.write(f'error: the launcher of this worker (PID '
+                     f'{launcher_pid}) is gone; worker {os.getpid()} stops '
+                     '(continue the run with --resume)\n')
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(STOP_GRACE_S)
+    os._exit(1)
+
+
+def exit_with_launcher() -> None:
+    """Makes this worker of a distributed launch stop within a few seconds
+    of its launcher's death (a watching daemon thread), and SIGTERM end it
+    as ``sys.exit`` does; call it from the main thread (once is enough)."""
+    if any(thread.name == _stop_when_orphaned.__name__
+           for thread in threading.enumerate()):
+        return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),),
+                     name=_stop_when_orphaned.__name__, daemon=True).start()
 
 
 def adapt_to_cpu(cfg: Config) -> List[str]:

@@ -4,13 +4,15 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from convnext_dense.deploy import (detector_export, onnx_export, runtime,
                                    split_eval)
 from convnext_dense.deploy.detector_graph import OUTPUT_NAMES, DetectorGraph
 from convnext_dense.errors import InputNotFoundError, UserError
+from convnext_dense.path_checks import check_input_file, check_output_file
 
+from .cfg_options import CfgOptionsAction
 from .common import load_config, run_cli
 
 DESCRIPTION = """\
@@ -73,7 +75,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--rtol', type=float, default=onnx_export.DEFAULT_RTOL,
         help='largest accepted difference from PyTorch, relative to the '
         f'largest output magnitude (default: {onnx_export.DEFAULT_RTOL:g})')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value')
     return parser.parse_args(argv)
 
@@ -145,10 +147,9 @@ def main(argv: Optional[List[str]] = None) -> list:
         raise UserError(f'--opset {args.opset}: ConvNeXt\'s LayerNorm needs '
                         f'ONNX LayerNormalization, opset '
                         f'{onnx_export.MIN_OPSET} or later')
+    check_output_file(args.out, '--out')
     cfg = load_config(args.config, args.cfg_options)
-    if not os.path.isfile(args.checkpoint):
-        raise InputNotFoundError(
-            f'checkpoint {args.checkpoint} does not exist')
+    check_input_file(args.checkpoint, 'checkpoint')
     shape = onnx_export.check_shape(
         cfg, args.shape or onnx_export.default_shape(cfg))
     output = onnx_export.choose_output(cfg, args.output)

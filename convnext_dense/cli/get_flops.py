@@ -26,12 +26,13 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 
 from convnext_dense.profiling import inference_input_hw
 
+from .cfg_options import CfgOptionsAction
 from .common import UserError, load_config, run_cli
 
 #: Proposals the RoI heads see, and how many of them the mask heads see, in
@@ -320,7 +321,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input height and width (default: the paper\'s '
                         'input of the config)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value')
     args = parser.parse_args(argv)
     if (args.config is None) == (args.all is None):

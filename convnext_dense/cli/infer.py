@@ -11,6 +11,7 @@ from convnext_dense.checked_loading import check_image_file
 from convnext_dense.checkpoint.files import check_checkpoint_file
 from convnext_dense.errors import InputNotFoundError, UserError
 from convnext_dense.patches.checkpoint_fit import exact_fit
+from convnext_dense.path_checks import check_input_file, check_output_dir
 
 from .common import load_config, run_cli
 
@@ -47,11 +48,14 @@ def main(argv: Optional[List[str]] = None) -> None:
             or (args.onnx and (args.config or args.checkpoint))):
         raise UserError('pass --config and --checkpoint, or --onnx FILE.onnx '
                         '(a detector exported by tools/export_onnx.py)')
+    check_output_dir(args.out_dir, '--out-dir')
     cfg = None if args.onnx else load_config(args.config)
     model_file = args.onnx or args.checkpoint
     missing = [p for p in [model_file] + args.images if not osp.exists(p)]
     if missing:
         raise InputNotFoundError(f'{missing[0]} does not exist')
+    for image in args.images:
+        check_input_file(image, 'image')
     # Only the header is read: the model reads the image itself.
     unreadable = [p for p in args.images if not cv2.haveImageReader(p)]
     if unreadable:

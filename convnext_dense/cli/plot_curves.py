@@ -6,6 +6,7 @@ from typing import List, Optional
 
 from convnext_dense.analysis import curves
 from convnext_dense.errors import UserError
+from convnext_dense.path_checks import check_output_file
 
 from .common import run_cli
 
@@ -52,6 +53,7 @@ def _default_out(path: Path) -> Path:
 def main(argv: Optional[List[str]] = None) -> Path:
     """Writes the picture; returns its path."""
     args = parse_args(argv)
+    check_output_file(args.out, '--out')
     paths = [Path(p) for p in args.work_dirs]
     runs = [curves.load_run(path, label)
             for path, label in zip(paths, _labels(paths, args.legend))]

@@ -6,7 +6,7 @@ import os.path as osp
 from copy import deepcopy
 from typing import Dict, List, Optional
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
@@ -14,7 +14,9 @@ from convnext_dense.checkpoint.files import check_checkpoint_file
 from convnext_dense.dataset_configs import leaf_datasets
 from convnext_dense.errors import InputNotFoundError, UserError
 from convnext_dense.patches.checkpoint_fit import exact_fit
+from convnext_dense.path_checks import check_output_dir, check_output_file
 
+from .cfg_options import CfgOptionsAction
 from .common import (check_datasets, load_config, log_notes, run_cli,
                      set_launcher, set_work_dir)
 
@@ -43,7 +45,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='detection: per-class box and mask AP, as tables in the log and '
         'as coco/per_class in the metrics JSON (segmentation always reports '
         'per-class IoU and Acc)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -114,10 +116,15 @@ def enable_tta(cfg: Config) -> None:
 
 
 def check_out(cfg: Config, out: str) -> None:
-    if cfg.default_scope == 'mmdet' and not out.endswith(('.pkl', '.pickle')):
-        raise UserError(f'--out {out}: detection results are dumped to a '
-                        f'.pkl file')
-    if cfg.default_scope == 'mmseg':
+    """Checks ``--out`` (a .pkl file for detection, a folder of label maps
+    for segmentation) and points the segmentation evaluator there."""
+    if cfg.default_scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise UserError(f'--out {out}: detection results are dumped to a '
+                            f'.pkl file')
+        check_output_file(out, '--out')
+    else:
+        check_output_dir(out, '--out')
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True
 
@@ -139,6 +146,8 @@ def write_metrics(metrics: Dict, runner: Runner) -> str:
 
 def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
+    check_output_dir(args.work_dir, '--work-dir')
+    check_output_dir(args.show_dir, '--show-dir')
     cfg = load_config(args.config, args.cfg_options)
     notes = set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)

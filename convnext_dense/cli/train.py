@@ -2,9 +2,14 @@
 import argparse
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
+from convnext_dense.checkpoint.files import check_checkpoint_file
+from convnext_dense.engine.work_dir_lock import hold_work_dir
+from convnext_dense.path_checks import check_output_dir
+
+from .cfg_options import CfgOptionsAction
 from .common import (check_datasets, load_config, log_notes, run_cli,
                      set_launcher, set_work_dir)
 from .resume import latest_checkpoint
@@ -29,7 +34,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CHECKPOINT, or without a value from the latest '
         'complete checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. key=value '
                         'model.backbone.init_cfg.checkpoint=PATH')
     parser.add_argument(
@@ -72,6 +77,9 @@ def resume_latest(cfg: Config) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    check_output_dir(args.work_dir, '--work-dir')
+    if args.resume not in (None, 'auto'):
+        check_checkpoint_file(args.resume)
     cfg = load_config(args.config, args.cfg_options)
     notes = set_launcher(cfg, args.launcher, args.local_rank)
     set_work_dir(cfg, args.work_dir, args.config)
@@ -87,13 +95,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    if args.resume == 'auto':
-        notes += resume_latest(cfg)
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    runner = Runner.from_cfg(cfg)
-    log_notes(runner, notes)
-    runner.train()
+    with hold_work_dir(cfg.work_dir):
+        if args.resume == 'auto':
+            notes += resume_latest(cfg)
+        elif args.resume is not None:
+            cfg.resume, cfg.load_from = True, args.resume
+        runner = Runner.from_cfg(cfg)
+        log_notes(runner, notes)
+        runner.train()
 
 
 def cli() -> None:

@@ -43,7 +43,8 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from convnext_dense.dataset_configs import leaf_datasets
-from convnext_dense.errors import InputNotFoundError, UserError
+from convnext_dense.errors import UserError
+from convnext_dense.path_checks import check_input_file
 
 #: How to get the optional packages the export needs.
 INSTALL_HINT = "pip install 'convnext-dense[onnx]'"
@@ -295,14 +296,14 @@ def example_image(shape: Tuple[int, int], path: Optional[str] = None,
 
     Raises:
         InputNotFoundError: when ``path`` does not exist.
+        UnreadableFileError: when it is a folder or cannot be read.
         UserError: when OpenCV cannot read it.
     """
     height, width = shape
     if path is None:
         generator = torch.Generator().manual_seed(seed)
         return torch.rand(batch, 3, height, width, generator=generator) * 255
-    if not Path(path).is_file():
-        raise InputNotFoundError(f'--image {path} does not exist')
+    check_input_file(path, '--image')
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise UserError(f'--image {path} is not an image OpenCV can read')
