@@ -1,6 +1,6 @@
 # Toy UperNet on a ConvMixer for a CPU: the isotropic ConvNeXt toy UperNet
-# (same width, depth, pyramid, heads and 300 iterations of 8) with a small
-# ConvMixer as its backbone. Patch 3 suits the 96x96 toy crops (the released
+# (same width, depth, pyramid and heads) with a small ConvMixer as its
+# backbone, 300 iterations of 8 at lr 4e-3. Patch 3 suits the 96x96 toy crops (the released
 # models' patch 7 suits 224 and up); like patch 7, it is not a power of two, so
 # the pyramid resamples the map to the next one's stride (4) before building
 # the levels. mIoU 71.1 (58.9 after 200 iterations).
@@ -14,3 +14,11 @@ model = dict(
         arch=dict(embed_dims=_base_.dim, depth=_base_.depth, kernel_size=7,
                   patch_size=patch, act='GELU')),
     neck=dict(in_stride=patch))
+max_iters = 300
+optim_wrapper = dict(optimizer=dict(lr=4e-3))
+param_scheduler = [
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))
