@@ -306,7 +306,8 @@ def soft_nms_cases(ext) -> List[dict]:
                                   boxes=boxes_f, scores=scores_f,
                                   iou_threshold=0.3, sigma=sigma,
                                   min_score=min_score, method=method,
-                                  offset=offset, dets=dets[:len(inds)],
+                                  offset=offset,
+                                  dets=dets[:len(inds)].clone(),
                                   inds=inds))
     return cases
 
