@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
 from helpers import REPO, check, run_tool_in_process
 
 SCRIPT = REPO / 'benchmarks' / 'backbone_speed.py'
@@ -52,3 +53,19 @@ def test_matrix_products_replays_linear_layers_only():
 def test_parse_shape_rejects_bad_inputs(text):
     with pytest.raises(argparse.ArgumentTypeError, match='Nx3xHxW'):
         backbone_speed.parse_shape(text)
+
+
+DETECTOR_SPEED = REPO / 'benchmarks' / 'detector_speed.py'
+
+
+@pytest.mark.skipif(not using_toolkit_kernels(),
+                    reason="the full build runs the whole benchmark")
+def test_detector_speed_needs_the_full_build_in_one_line():
+    """Its stock side needs mmcv's compiled kernels: under mmcv-lite it says
+    so in one line instead of comparing the toolkit's kernels with
+    themselves."""
+    done = run_tool_in_process(DETECTOR_SPEED, '--repeat', '1')
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: the stock side needs mmcv's compiled kernels: "
+        'make install MMCV=full']
