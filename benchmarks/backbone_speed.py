@@ -34,11 +34,10 @@ is only the ceiling of fp32 runs).
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -48,9 +47,9 @@ from mmengine.logging import MMLogger
 
 from convnext_dense.models import ConvNeXt
 from convnext_dense.models.convnext import LAYER_NORM_EPS
-from convnext_dense.profiling import (fp16_autocast, peak_resident_mib,
-                                      reset_peak_resident, resident_mib,
-                                      synchronize)
+from convnext_dense.profiling import (fp16_autocast, interleaved_medians,
+                                      peak_resident_mib, reset_peak_resident,
+                                      resident_mib, synchronize)
 
 Shape = Tuple[int, int, int, int]
 
@@ -182,23 +181,6 @@ def training_step(model: nn.Module, x: torch.Tensor,
         loss.backward()
 
     return run
-
-
-def interleaved_medians(runs: Dict[str, Callable[[], object]], repeat: int,
-                        device: str) -> Dict[str, float]:
-    """Median seconds of each run; they alternate, in turn order reversed."""
-    for run in runs.values():
-        run()  # warm-up
-    synchronize(device)
-    times: Dict[str, List[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for i in range(repeat):
-        for name in (names if i % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            runs[name]()
-            synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def sgemm(size: int, device: str) -> Callable[[], torch.Tensor]:

@@ -4,7 +4,7 @@
 For Mask R-CNN ConvNeXt-T and Cascade Mask R-CNN ConvNeXt-T at 800x1216,
 times one image through ``model.test_step`` (pre-processing on the tensor,
 backbone, FPN, RPN, RoI heads, NMS, mask pasting) in two formulations with
-the same random weights, in one process, alternating them:
+the same random weights, in one process, alternating them (after one warm-up run each):
 
 * toolkit: this repository's config (``convnext_dense.ConvNeXt``) with the
   toolkit's kernels (:mod:`convnext_dense.ops`: NMS and RoIAlign, what
@@ -35,9 +35,7 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
-import statistics
 import sys
-import time
 import types
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
@@ -52,6 +50,7 @@ import convnext_dense  # noqa: F401  (the toolkit's patches and registry)
 from convnext_dense.ops.nms import nms as toolkit_nms
 from convnext_dense.patches import fast_roi_align_cpu
 from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
+from convnext_dense.profiling import interleaved_medians
 
 REPO = Path(__file__).resolve().parents[1]
 MMDET_CONFIGS = Path(importlib.util.find_spec('mmdet').origin).parent / \
@@ -178,22 +177,6 @@ def compare(toolkit: dict, stock: dict) -> str:
             f'{score_diff:.2g}, lowest mask IoU {mask_iou:.4f}')
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def interleaved(runs: Dict[str, Callable[[], object]],
-                repeat: int) -> Dict[str, float]:
-    """Median seconds of each run, the runs alternating."""
-    times: Dict[str, List[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            times[name].append(timed(run))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def record_nms_inputs(ext: types.ModuleType,
                       run: Callable[[types.ModuleType], object]
                       ) -> List[Tuple[torch.Tensor, torch.Tensor, float]]:
@@ -230,7 +213,7 @@ def nms_alone(calls, mmcv_ext, repeat: int) -> None:
             if not torch.equal(toolkit_nms(boxes, scores, threshold),
                                expected):
                 sys.exit(f'error: NMS kept other boxes than mmcv on {name}')
-        medians = interleaved(
+        medians = interleaved_medians(
             {
                 'mmcv': lambda: [
                     mmcv_ext.nms(b, s, iou_threshold=t, offset=0)
@@ -273,7 +256,7 @@ def toy_train_step(ext: types.ModuleType, repeat: int) -> None:
                 model.train_step(batch, wrapper)
         return run
 
-    medians = interleaved(
+    medians = interleaved_medians(
         {'mmcv': step(contextlib.nullcontext),
          'toolkit': step(lambda: toolkit_kernels(ext))}, repeat)
     print(f'toy Mask R-CNN training step (4 images 128x128): mmcv kernels '
@@ -321,8 +304,8 @@ def main() -> None:
                 return stock.test_step(data)[0]
 
         print(f'{name}: {compare(run_toolkit(), run_stock())}')
-        medians = interleaved({'stock': run_stock, 'toolkit': run_toolkit},
-                              args.repeat)
+        medians = interleaved_medians(
+            {'stock': run_stock, 'toolkit': run_toolkit}, args.repeat)
         print(f'  whole model: stock {medians["stock"]:.2f} s, toolkit '
               f'{medians["toolkit"]:.2f} s, speed-up '
               f'{medians["stock"] / medians["toolkit"]:.2f}x')

@@ -1,7 +1,10 @@
 """What the speed and complexity tools share: a config's test input size,
-the process's peak memory, waiting for the GPU and fp16 autocast."""
+the process's peak memory, waiting for the GPU, fp16 autocast and
+alternating timed runs."""
+import statistics
+import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -80,3 +83,20 @@ def fp16_autocast(enabled: bool) -> AbstractContextManager:
     """CUDA fp16 autocast when ``enabled``, else a context that does nothing."""
     return (torch.autocast('cuda', dtype=torch.float16) if enabled
             else nullcontext())
+
+
+def interleaved_medians(runs: Dict[str, Callable[[], object]], repeat: int,
+                        device: str = 'cpu') -> Dict[str, float]:
+    """Median seconds of each run; they alternate, in turn order reversed."""
+    for run in runs.values():
+        run()  # warm-up
+    synchronize(device)
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for i in range(repeat):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            runs[name]()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
