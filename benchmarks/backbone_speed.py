@@ -45,11 +45,11 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.analysis import FlopAnalyzer
 from mmengine.logging import MMLogger
 
+from convnext_dense.analysis.profiling import (
+    fp16_autocast, interleaved_medians, peak_resident_mib, reset_peak_resident,
+    resident_mib, synchronize)
 from convnext_dense.models import ConvNeXt
 from convnext_dense.models.convnext import LAYER_NORM_EPS
-from convnext_dense.profiling import (fp16_autocast, interleaved_medians,
-                                      peak_resident_mib, reset_peak_resident,
-                                      resident_mib, synchronize)
 
 Shape = Tuple[int, int, int, int]
 

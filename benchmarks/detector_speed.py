@@ -47,10 +47,10 @@ from mmengine.registry import MODELS
 
 import _convnext_dense_mmcv_ext
 import convnext_dense  # noqa: F401  (the toolkit's patches and registry)
+from convnext_dense.analysis.profiling import interleaved_medians
 from convnext_dense.ops.nms import nms as toolkit_nms
 from convnext_dense.patches import fast_roi_align_cpu
 from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
-from convnext_dense.profiling import interleaved_medians
 
 REPO = Path(__file__).resolve().parents[1]
 MMDET_CONFIGS = Path(importlib.util.find_spec('mmdet').origin).parent / \
@@ -233,7 +233,7 @@ def toy_train_step(ext: types.ModuleType, repeat: int) -> None:
     from mmengine.optim import OptimWrapper
     from mmengine.runner import Runner
 
-    from convnext_dense.toydata import toy_coco
+    from convnext_dense.data.toy import toy_coco
     cfg = Config.fromfile(
         str(REPO / 'configs' / 'toy' / 'mask_rcnn_convnext_toy_coco.py'))
     with tempfile.TemporaryDirectory() as root:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from convnext_dense.analysis import curves
-from convnext_dense.toydata import toy_ade
+from convnext_dense.data.toy import toy_ade
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs/toy/upernet_convnext_toy_ade.py'

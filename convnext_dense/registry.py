@@ -33,4 +33,4 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
 HOOKS = _child('hook', MMENGINE_HOOKS, 'convnext_dense.engine')
 METRICS = _child('metric', MMENGINE_METRICS, 'convnext_dense.evaluation')
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS,
-                    'convnext_dense.checked_loading')
+                    'convnext_dense.data.loading')

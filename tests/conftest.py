@@ -24,7 +24,7 @@ _TRAINER = pytest.StashKey[ToyTrainer]()
 def _trainer(config: pytest.Config) -> ToyTrainer:
     """The session's toy trainer, made (with its toy data) on first use."""
     if _TRAINER not in config.stash:
-        from convnext_dense.toydata import toy_ade, toy_coco
+        from convnext_dense.data.toy import toy_ade, toy_coco
         cwd = config._tmp_path_factory.mktemp('toy_runs')
         toy_coco.generate(cwd / toy_coco.DEFAULT_ROOT)
         toy_ade.generate(cwd / toy_ade.DEFAULT_ROOT)

@@ -42,7 +42,7 @@ TIMEOUT_S = 900
 def make_data(root: Path) -> Path:
     """A folder holding ``data/toy_ade`` (16 training, 4 validation images),
     where the toy config finds it, and the micro config ``micro.py``."""
-    from convnext_dense.toydata import toy_ade
+    from convnext_dense.data.toy import toy_ade
     toy_ade.generate(root / toy_ade.DEFAULT_ROOT, num_train=16, num_val=4)
     (root / 'micro.py').write_text(CONFIG_TEXT)
     return root

@@ -10,10 +10,11 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from conftest import CONFIGS, check, run_tool
+from convnext_dense.analysis.profiling import (fp16_autocast,
+                                                inference_input_hw,
+                                                synchronize)
 from convnext_dense.cli import benchmark, get_flops
 from convnext_dense.cli.common import UserError
-from convnext_dense.profiling import (fp16_autocast, inference_input_hw,
-                                      synchronize)
 
 TOY = CONFIGS / 'toy'
 TOY_MASK_RCNN = TOY / 'mask_rcnn_convnext_toy_coco.py'

@@ -17,7 +17,7 @@ from tiny_datasets import (COCO_CLASSES, COCO_CONFIG, SIZE, ade_config,
 
 from convnext_dense.cli import infer
 from convnext_dense.cli.common import check_datasets, load_config, one_line
-from convnext_dense.data_checks import check_coco
+from convnext_dense.data.checks import check_coco
 from convnext_dense.errors import (DatasetError, InputNotFoundError,
                                    UnreadableFileError)
 

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import TOOLS, tool_env
 
-from convnext_dense.toydata import folder, toy_coco
+from convnext_dense.data.toy import folder, toy_coco
 
 META = 'meta.json'
 #: Seconds a test waits for another process before it fails.

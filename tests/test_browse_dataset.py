@@ -11,8 +11,8 @@ import pytest
 from conftest import CONFIGS, check, run_tool
 from convnext_dense.analysis.browse import OVERVIEW, OVERVIEW_GAP
 from convnext_dense.cli import browse_dataset
+from convnext_dense.data.toy import toy_ade, toy_coco
 from convnext_dense.errors import InputNotFoundError, UserError
-from convnext_dense.toydata import toy_ade, toy_coco
 
 DET_CONFIG = CONFIGS / 'toy/mask_rcnn_convnext_toy_coco.py'
 SEG_CONFIG = CONFIGS / 'toy/upernet_convnext_toy_ade.py'

@@ -8,10 +8,10 @@ from mmdet.evaluation import CocoMetric
 from mmengine.evaluator import Evaluator
 from pycocotools.coco import COCO
 
+from convnext_dense.data.toy import toy_coco
+from convnext_dense.errors import UserError
 from convnext_dense.evaluation.classwise import (ClasswiseCocoMetric,
                                                  enable_classwise)
-from convnext_dense.errors import UserError
-from convnext_dense.toydata import toy_coco
 
 MISSED = 'circle'
 

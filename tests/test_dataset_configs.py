@@ -3,7 +3,7 @@ checks, --tta and inference alike."""
 from mmengine.config import Config, ConfigDict
 
 from convnext_dense.cli.test import enable_tta
-from convnext_dense.dataset_configs import leaf_datasets, split_datasets
+from convnext_dense.data.wrappers import leaf_datasets, split_datasets
 
 
 def coco(name: str, pipeline=None) -> dict:

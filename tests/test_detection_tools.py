@@ -20,7 +20,7 @@ from mmengine.fileio import load
 
 from conftest import ToyRun, check, error_lines, run_tool
 from helpers import only_metrics_json, run_tool_in_process
-from convnext_dense.toydata import toy_coco
+from convnext_dense.data.toy import toy_coco
 from toy_runs import TOY_SPECS, after_training
 
 TOY = {name: TOY_SPECS[name].config for name in ('mask_rcnn', 'cascade')}

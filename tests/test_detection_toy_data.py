@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 
 from conftest import CONFIGS, error_lines
 from helpers import run_tool_in_process
-from convnext_dense.toydata import toy_coco
+from convnext_dense.data.toy import toy_coco
 
 TOY_CONFIG = CONFIGS / 'toy/mask_rcnn_convnext_toy_coco.py'
 

@@ -12,12 +12,12 @@ from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from convnext_dense.data.toy import toy_coco
 from convnext_dense.errors import ConfigError
 from convnext_dense.evaluation import coco_metric
 from convnext_dense.evaluation.synthetic import (perturbed_detections,
                                                  synthetic_coco)
 from convnext_dense.registry import METRICS
-from convnext_dense.toydata import toy_coco
 
 faster_coco_eval = pytest.importorskip('faster_coco_eval')
 

@@ -13,9 +13,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
 from conftest import CONFIGS
+from convnext_dense.data.toy import toy_ade
 from convnext_dense.models.convnext import PRETRAINED_WEIGHTS
 from convnext_dense.patches.amp_fallback import fall_back_to_fp32
-from convnext_dense.toydata import toy_ade
 
 URL = 'https://dl.fbaipublicfiles.com/convnext/'
 DIMS = {

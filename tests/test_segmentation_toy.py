@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from conftest import ToyRun, check, run_tool
 from helpers import only_metrics_json, run_tool_in_process
-from convnext_dense.toydata import toy_ade
+from convnext_dense.data.toy import toy_ade
 from toy_runs import TOY_SPECS, after_training
 
 TOY_CONFIG = TOY_SPECS['upernet'].config

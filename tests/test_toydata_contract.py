@@ -9,8 +9,8 @@ from typing import NamedTuple
 import pytest
 
 from conftest import TOOLS
+from convnext_dense.data.toy import toy_ade, toy_coco
 from convnext_dense.errors import ConfigError, OutputExistsError
-from convnext_dense.toydata import toy_ade, toy_coco
 
 
 class Toy(NamedTuple):

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from conftest import CONFIGS, check, error_lines, run_tool
 from helpers import run_tool_in_process
 from convnext_dense.cli.tensorboard import BACKEND, enable_tensorboard
+from convnext_dense.data.toy import toy_ade
 from convnext_dense.errors import UserError
-from convnext_dense.toydata import toy_ade
 
 SEG_CONFIG = CONFIGS / 'toy/upernet_convnext_toy_ade.py'
 MISSING = ("error: --tensorboard needs the tensorboard package: pip install "

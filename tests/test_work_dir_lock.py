@@ -40,7 +40,7 @@ def test_a_held_work_dir_is_refused_naming_its_holder(held):
 
 @pytest.mark.parametrize('extra', [[], ['--resume']])
 def test_train_into_a_held_work_dir_is_one_line(held, extra, tmp_path):
-    from convnext_dense.toydata import toy_ade
+    from convnext_dense.data.toy import toy_ade
     work, pid = held
     toy_ade.generate(tmp_path / toy_ade.DEFAULT_ROOT, num_train=2, num_val=1)
     done = run_tool_in_process(

@@ -27,8 +27,8 @@ from types import ModuleType
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from convnext_dense.cli.common import run_cli
+from convnext_dense.data.toy import toy_ade, toy_coco
 from convnext_dense.errors import UserError
-from convnext_dense.toydata import toy_ade, toy_coco
 
 #: The checkout: the tools, configs and (relative) toy data roots live here.
 REPO = Path(__file__).resolve().parents[1]

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from convnext_dense.cli.common import run_cli
+from convnext_dense.data.toy import folder
 from convnext_dense.path_checks import check_output_dir
-from convnext_dense.toydata import folder
 
 #: Dataset name -> (generator module, what it generates).
 GENERATORS: Dict[str, Tuple[str, str]] = {
-    'ade': ('convnext_dense.toydata.toy_ade',
+    'ade': ('convnext_dense.data.toy.toy_ade',
             'toy ADE20K-layout semantic segmentation dataset'),
-    'coco': ('convnext_dense.toydata.toy_coco',
+    'coco': ('convnext_dense.data.toy.toy_coco',
              'toy COCO instance segmentation dataset'),
 }
 

@@ -30,10 +30,10 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
+from convnext_dense.analysis.profiling import (
+    fp16_autocast, inference_input_hw, peak_resident_mib, reset_peak_resident,
+    synchronize)
 from convnext_dense.path_checks import check_input_file
-from convnext_dense.profiling import (fp16_autocast, inference_input_hw,
-                                      peak_resident_mib, reset_peak_resident,
-                                      synchronize)
 
 from .cfg_options import CfgOptionsAction
 from .common import UserError, load_config, run_cli

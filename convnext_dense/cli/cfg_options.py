@@ -7,7 +7,8 @@ silently adds a misspelled key (``trian_cfg.max_iters=4``,
 belongs (``train_cfg.max_iters=abc``: a traceback deep in training).
 :class:`CfgOptionsAction` and :func:`check_cfg_options` turn these into one
 :class:`~convnext_dense.errors.ConfigError` each. Misspelled arguments of
-the model, its backbone and neck are :mod:`convnext_dense.config_checks`'s.
+the model, its backbone and neck are
+:mod:`convnext_dense.cli.config_checks`'s.
 """
 import argparse
 import difflib
@@ -17,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from convnext_dense.config_checks import accepted_arguments
+from convnext_dense.cli.config_checks import accepted_arguments
 from convnext_dense.errors import ConfigError
 
 #: Top-level keys the tools read besides the Runner's arguments.

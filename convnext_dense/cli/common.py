@@ -10,10 +10,10 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from convnext_dense.config_checks import (check_custom_imports,
-                                          check_model_config)
-from convnext_dense.data_checks import check_dataset_contents, guard_loading
-from convnext_dense.dataset_configs import split_datasets
+from convnext_dense.cli.config_checks import (check_custom_imports,
+                                              check_model_config)
+from convnext_dense.data.checks import check_dataset_contents, guard_loading
+from convnext_dense.data.wrappers import split_datasets
 from convnext_dense.engine.hooks import end_progress_line
 from convnext_dense.errors import (ConfigError, ConvNeXtDenseError,
                                    InputNotFoundError, UserError)
@@ -65,7 +65,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             (:func:`convnext_dense.cli.cfg_options.check_cfg_options`); when
             the model, its backbone or neck has a type that is not
             registered, or an argument its class does not take
-            (:func:`convnext_dense.config_checks.check_model_config`).
+            (:func:`convnext_dense.cli.config_checks.check_model_config`).
         UserError: when the config's ``default_scope`` is not supported.
     """
     cfg = read_config(path)
@@ -186,16 +186,16 @@ def check_datasets(cfg: Config, splits: List[str]) -> None:
     """Fails with one line naming the first missing dataset path of ``splits``,
     then checks their contents and guards their loading.
 
-    The contents: :func:`convnext_dense.data_checks.check_dataset_contents`
+    The contents: :func:`convnext_dense.data.checks.check_dataset_contents`
     (COCO annotation files, segmentation folders). The loading:
-    :func:`convnext_dense.data_checks.guard_loading` swaps the pipelines'
+    :func:`convnext_dense.data.checks.guard_loading` swaps the pipelines'
     image and annotation loaders for ones that report unreadable files and
     bad label maps in one line (``cfg`` is changed).
 
     Raises:
         InputNotFoundError: naming the path, its config key and the config's
             ``data_hint``.
-        DatasetError: see :mod:`convnext_dense.data_checks`.
+        DatasetError: see :mod:`convnext_dense.data.checks`.
     """
     for _, dataset, where in split_datasets(cfg, splits):
         for key, path in _dataset_paths(dataset):

@@ -30,7 +30,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 
-from convnext_dense.profiling import inference_input_hw
+from convnext_dense.analysis.profiling import inference_input_hw
 
 from .cfg_options import CfgOptionsAction
 from .common import UserError, load_config, run_cli

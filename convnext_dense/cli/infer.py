@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import cv2
 
-from convnext_dense.checked_loading import check_image_file
 from convnext_dense.checkpoint.files import check_checkpoint_file
+from convnext_dense.data.loading import check_image_file
 from convnext_dense.errors import InputNotFoundError, UserError
 from convnext_dense.patches.checkpoint_fit import exact_fit
 from convnext_dense.path_checks import check_input_file, check_output_dir

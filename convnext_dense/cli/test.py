@@ -11,7 +11,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from convnext_dense.checkpoint.files import check_checkpoint_file
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.data.wrappers import leaf_datasets
 from convnext_dense.errors import InputNotFoundError, UserError
 from convnext_dense.patches.checkpoint_fit import exact_fit
 from convnext_dense.path_checks import check_output_dir, check_output_file

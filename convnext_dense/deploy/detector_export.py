@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.data.wrappers import leaf_datasets
 from convnext_dense.deploy import runtime
 from convnext_dense.deploy.detector_graph import OUTPUT_NAMES, DetectorGraph
 from convnext_dense.deploy.matching import (MIN_BOX_IOU, Matches, box_iou,

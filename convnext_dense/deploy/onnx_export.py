@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.data.wrappers import leaf_datasets
 from convnext_dense.errors import UserError
 from convnext_dense.path_checks import check_input_file
 

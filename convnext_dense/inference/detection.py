@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.structures import InstanceData
 
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.data.wrappers import leaf_datasets
 from convnext_dense.deploy import runtime
 from convnext_dense.errors import UserError
 from convnext_dense.inference.outputs import painted_paths

@@ -3,7 +3,7 @@
 # 0 = "other", ignored through reduce_zero_label as in ADE20K. ade20k.py's
 # pipelines at toy sizes (a narrower scale range: the images are small).
 _base_ = './ade20k.py'
-from convnext_dense.pipelines import resized_seg_pipelines  # noqa: E402
+from convnext_dense.data.pipelines import resized_seg_pipelines  # noqa: E402
 
 dataset_type = 'BaseSegDataset'
 data_root = 'data/toy_ade'

@@ -1,4 +1,4 @@
-# The embedded toy COCO dataset (convnext_dense.toydata.toy_coco): 128x128
+# The embedded toy COCO dataset (convnext_dense.data.toy.toy_coco): 128x128
 # images of three shape classes, read, evaluated (box and mask AP through
 # pycocotools) and batched as COCO is. Training sees the images at their own
 # size with horizontal flips only: in the few hundred iterations a CPU run

@@ -5,7 +5,7 @@ size than its base rebuilds the base's pipelines; these functions do it in one
 place::
 
     _base_ = './ade20k.py'
-    from convnext_dense.pipelines import resized_seg_pipelines
+    from convnext_dense.data.pipelines import resized_seg_pipelines
     crop_size = (640, 640)
     img_scale = (2560, 640)
     train_pipeline, test_pipeline, tta_pipeline = resized_seg_pipelines(

@@ -15,7 +15,7 @@ shape, striped and checkered regions (ellipses or rectangles at random) only
 by texture.
 
 :data:`META_FILE` records the arguments; an existing folder is handled as
-:mod:`convnext_dense.toydata.folder` says (kept if the same, else refused
+:mod:`convnext_dense.data.toy.folder` says (kept if the same, else refused
 unless ``overwrite``; written atomically).
 
 Generate with ``python tools/make_toy_data.py ade`` or :func:`generate`.
@@ -26,8 +26,8 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from convnext_dense.data.toy import folder
 from convnext_dense.errors import ConfigError
-from convnext_dense.toydata import folder
 
 #: Class names of labels 1..4 (after ``reduce_zero_label``: 0..3).
 CLASSES: Tuple[str, ...] = ('disc', 'ring', 'stripes', 'checker')
@@ -204,7 +204,7 @@ def generate(root: Union[str, Path] = DEFAULT_ROOT,
     ``root`` holding the dataset of the same arguments is kept; one holding
     anything else is refused unless ``overwrite``. The files are written into
     a temporary sibling folder that is renamed to ``root`` at the end (see
-    :mod:`convnext_dense.toydata.folder`).
+    :mod:`convnext_dense.data.toy.folder`).
 
     Args:
         root: Dataset root (ADE20K's ``ADEChallengeData2016`` level).

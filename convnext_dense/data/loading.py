@@ -1,9 +1,9 @@
 """Image and annotation loading that reports bad files in one line.
 
-What the dataset pre-flight (:mod:`convnext_dense.data_checks`) cannot check
+What the dataset pre-flight (:mod:`convnext_dense.data.checks`) cannot check
 cheaply is checked here, as each sample is loaded; tools/train.py and
 tools/test.py put these transforms in place of the pipelines' own loaders
-(:func:`convnext_dense.data_checks.guard_loading`):
+(:func:`convnext_dense.data.checks.guard_loading`):
 
 * :class:`CheckedLoadImageFromFile`: mmcv's ``LoadImageFromFile`` that
   recognises an empty, truncated (a JPEG without its end-of-image marker, a

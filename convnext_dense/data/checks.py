@@ -12,7 +12,7 @@ known to exist:
   up the classes, is a one-line error; what mmdet leaves out silently
   (zero-area boxes, categories outside the classes, ...) is one warning line
   with counts. ``check_data = False`` in a config turns the walk off.
-* :func:`guard_loading`: puts :mod:`convnext_dense.checked_loading`'s
+* :func:`guard_loading`: puts :mod:`convnext_dense.data.loading`'s
   transforms in place of the pipelines' image and annotation loaders, for
   what only decoding shows (corrupt images, label values and sizes).
 """
@@ -28,7 +28,7 @@ from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from convnext_dense.dataset_configs import split_datasets
+from convnext_dense.data.wrappers import split_datasets
 from convnext_dense.errors import DatasetError, InputNotFoundError
 
 #: Shown in messages: at most this many examples.
@@ -476,7 +476,7 @@ def _guarded(node: Any, scope: str, skip: bool,
 
 def guard_loading(cfg: Config, splits: List[str]) -> None:
     """Swaps the image and annotation loaders of ``splits``' pipelines for
-    :mod:`convnext_dense.checked_loading`'s: training skips unreadable files
+    :mod:`convnext_dense.data.loading`'s: training skips unreadable files
     (one warning each, with a count), evaluation stops on them.
 
     Args:

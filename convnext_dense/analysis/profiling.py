@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.config import Config
 
-from convnext_dense.dataset_configs import leaf_datasets
+from convnext_dense.data.wrappers import leaf_datasets
 from convnext_dense.errors import ConfigError
 
 

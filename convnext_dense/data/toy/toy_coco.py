@@ -20,7 +20,7 @@ Every image is drawn from its own random stream seeded by ``(seed, split,
 index)``: the same arguments give byte-identical files, and the validation
 split does not depend on the size of the training split. :data:`META_FILE`
 records the arguments; an existing folder is handled as
-:mod:`convnext_dense.toydata.folder` says (kept if the same, else refused
+:mod:`convnext_dense.data.toy.folder` says (kept if the same, else refused
 unless ``overwrite``; written atomically).
 
 Generate with ``python tools/make_toy_data.py coco`` or :func:`generate`.
@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from convnext_dense.data.toy import folder
 from convnext_dense.errors import ConfigError
-from convnext_dense.toydata import folder
 
 #: Class names, category ids 1..3 in this order.
 CLASSES: Tuple[str, ...] = ('square', 'circle', 'triangle')
@@ -249,7 +249,7 @@ def generate(root: Union[str, Path] = DEFAULT_ROOT,
     one holding anything else is refused unless ``overwrite``. The files are
     written into a temporary sibling folder that is renamed to ``root`` at the
     end, so an interrupted run leaves no half dataset behind (see
-    :mod:`convnext_dense.toydata.folder`).
+    :mod:`convnext_dense.data.toy.folder`).
 
     Args:
         root: Output folder. Defaults to :data:`DEFAULT_ROOT`.
