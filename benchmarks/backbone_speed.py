@@ -49,7 +49,7 @@ from convnext_dense.analysis.profiling import (
     fp16_autocast, interleaved_medians, peak_resident_mib, reset_peak_resident,
     resident_mib, synchronize)
 from convnext_dense.models import ConvNeXt
-from convnext_dense.models.convnext import LAYER_NORM_EPS
+from convnext_dense.models.layers import LAYER_NORM_EPS
 
 Shape = Tuple[int, int, int, int]
 

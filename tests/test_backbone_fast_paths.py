@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.analysis import FlopAnalyzer
 
 from convnext_dense.models import ConvNeXt
-from convnext_dense.models.convnext import ConvNeXtBlock
+from convnext_dense.models.layers import ConvNeXtBlock
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 SMALL_ARCH = dict(depths=(1, 1, 2, 1), dims=(8, 16, 24, 32))

@@ -14,7 +14,7 @@ from convnext_dense.checkpoint.convert import densify_sparse_encoder
 from convnext_dense.errors import ConfigError
 from convnext_dense.models import (ARCH_SETTINGS_V2, PRETRAINED_WEIGHTS_V2,
                                    ConvNeXt, ConvNeXtV2)
-from convnext_dense.models.convnext import GRN
+from convnext_dense.models.layers import GRN
 from fcmae_reference import to_fcmae
 from helpers import data_path
 

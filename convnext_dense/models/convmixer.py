@@ -20,7 +20,7 @@ from convnext_dense.checkpoint.convert_isotropic import convert_convmixer
 from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
-from .plain import PlainBackbone, resolve_preset
+from .plain import PlainBackbone
 
 #: The released variants ConvMixer-h/d, each with the activation it was
 #: trained with: 768/32 is ReLU (as in timm and the original release;
@@ -86,6 +86,7 @@ class ConvMixer(PlainBackbone):
 
     family = 'ConvMixer'
     weights_converter = staticmethod(convert_convmixer)
+    arch_settings = ARCH_SETTINGS
 
     def __init__(self,
                  arch: Union[str, Mapping[str, Any]] = '768/32',
@@ -95,7 +96,7 @@ class ConvMixer(PlainBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        settings = resolve_preset(arch, ARCH_SETTINGS, self.family)
+        settings = self.resolve_arch(arch)
         if settings['act'] not in ACTIVATIONS:
             raise ConfigError(
                 f'{self.family} arch act {settings["act"]!r} is unknown: use '
@@ -124,6 +125,10 @@ class ConvMixer(PlainBackbone):
             for _ in range(self.depth)
         ])
         self._freeze_stages()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default init, as timm and the original code: the layers
+        are initialised when they are built."""
 
     @property
     def arch_summary(self) -> str:

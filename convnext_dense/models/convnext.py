@@ -5,23 +5,16 @@ authors' ``object_detection`` / ``semantic_segmentation`` code), so official
 fine-tuned checkpoints load key for key; other weight formats are converted by
 :mod:`convnext_dense.checkpoint.convert`.
 """
-import functools
-import os.path as osp
-from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import torch.utils.checkpoint as cp
-from mmcv.cnn.bricks import DropPath
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import PretrainedInit, initialize
 
 from convnext_dense.checkpoint.convert import convert_to_dense_backbone
-from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
+
+from .base import BackboneBase
+from .layers import LAYER_NORM_EPS, ConvNeXtBlock, LayerNorm2d
 
 #: Depths and widths of the four stages of each arch the paper reports.
 ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
@@ -46,326 +39,12 @@ PRETRAINED_WEIGHTS: Dict[str, str] = {
     ]
 }
 
-#: Keys a ``Pretrained`` init_cfg takes (those of mmengine's PretrainedInit).
-PRETRAINED_INIT_KEYS = frozenset({'type', 'checkpoint', 'prefix',
-                                  'map_location'})
-
-
-def resolve_pretrained_checkpoint(
-        checkpoint: str,
-        weights: Mapping[str, str] = PRETRAINED_WEIGHTS) -> str:
-    """The URL of a release name in ``weights`` that is not a local file
-    (logged); any other path or URL unchanged.
-
-    Args:
-        checkpoint: A path, URL or release name.
-        weights: Release names -> URLs. Defaults to
-            :data:`PRETRAINED_WEIGHTS`.
-    """
-    if checkpoint in weights and not osp.isfile(checkpoint):
-        url = weights[checkpoint]
-        print_log(f'init_cfg checkpoint {checkpoint!r} is the official '
-                  f'ImageNet checkpoint {url}', logger='current')
-        return url
-    return checkpoint
-
-
-def split_pretrained_init_cfg(
-        init_cfg: Union[None, dict, Sequence[dict]],
-        owner: str = 'ConvNeXt') -> Tuple[List[dict], List[dict]]:
-    """Splits an init_cfg (a dict or a list) into its ``Pretrained`` entries
-    and the others, checking each ``Pretrained`` entry's keys (``owner``, the
-    backbone's name, goes into the message)."""
-    if not init_cfg:
-        return [], []
-    entries = [init_cfg] if isinstance(init_cfg, Mapping) else list(init_cfg)
-    pretrained, others = [], []
-    for entry in entries:
-        kind = entry.get('type') if isinstance(entry, Mapping) else None
-        if kind != 'Pretrained' and kind is not PretrainedInit:
-            others.append(entry)
-            continue
-        unknown = sorted(set(entry) - PRETRAINED_INIT_KEYS)
-        if unknown or not isinstance(entry.get('checkpoint'), str):
-            raise ConfigError(
-                f'{owner} init_cfg {dict(entry)!r}: a Pretrained init_cfg '
-                f'takes a checkpoint (path, URL or one of the names of '
-                f'PRETRAINED_WEIGHTS) and optionally prefix and map_location'
-                + (f', not {", ".join(unknown)}' if unknown else ''))
-        pretrained.append(entry)
-    return pretrained, others
-
-
-def apply_init_cfg(backbone: BaseModule,
-                   resolve: Callable[[str], str] = str) -> None:
-    """Applies a backbone's ``init_cfg`` (a dict or a list) after its default
-    init: ``Pretrained`` entries load through the format conversion of
-    :func:`convnext_dense.checkpoint.load_backbone_weights` (with their
-    ``prefix``, if any), after the other entries, which mmengine applies as
-    usual; like mmengine, pretrained weights come last.
-
-    Args:
-        backbone: A backbone with ``family`` and ``weights_converter``.
-        resolve: Maps an entry's ``checkpoint`` to the path or URL to load
-            (e.g. a release name to its URL). Defaults to the identity.
-    """
-    pretrained, others = split_pretrained_init_cfg(
-        backbone.init_cfg, owner=backbone.family)
-    if not pretrained:
-        BaseModule.init_weights(backbone)
-        return
-    if others:
-        initialize(backbone, others)
-    # Deferred import: the loader pulls in mmengine's runner.
-    from convnext_dense.checkpoint import load_backbone_weights
-    for entry in pretrained:
-        load_backbone_weights(
-            backbone, resolve(entry['checkpoint']),
-            map_location=entry.get('map_location', 'cpu'),
-            prefix=entry.get('prefix'))
-    backbone._is_init = True
-
-
 #: Output stride of each stage: the stem divides by 4, each downsampling by 2.
 STAGE_STRIDES: Tuple[int, ...] = (4, 8, 16, 32)
 
-LAYER_NORM_EPS = 1e-6
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor.
-
-    It normalises in channels-last memory, where each pixel's channels are
-    contiguous: for a ``channels_last`` input (what the backbone computes in)
-    the permutes around ``F.layer_norm`` are views and nothing is copied.
-
-    Args:
-        *args: Those of :class:`torch.nn.LayerNorm` (``normalized_shape``,
-            ``eps``, ...).
-        contiguous_output (bool): Return contiguous NCHW (one copy), as the
-            backbone's output norms do: downstream code may read feature maps
-            as contiguous NCHW memory (mmcv's RoIAlign does). False returns the
-            ``channels_last`` result as computed, for the norms that feed the
-            backbone's own convolutions. Defaults to True.
-        **kwargs: Those of :class:`torch.nn.LayerNorm`.
-    """
-
-    def __init__(self, *args, contiguous_output: bool = True,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.contiguous_output = contiguous_output
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(
-            x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
-            self.bias, self.eps).permute(0, 3, 1, 2)
-        return x.contiguous() if self.contiguous_output else x
-
-
-class GRN(nn.Module):
-    """Global Response Normalization of ConvNeXt V2, on ``(N, H, W, C)``.
-
-    ``Gx`` is the L2 norm of each sample's channel over all pixels, ``Nx =
-    Gx / (mean over channels of Gx + 1e-6)`` and the output ``gamma * (x *
-    Nx) + beta + x``. ``gamma`` and ``beta`` have the official release's
-    shape ``(1, 1, 1, C)`` and start at zero (the identity).
-
-    Args:
-        dim (int): Number of channels.
-    """
-
-    eps = 1e-6
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
-        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The norm in fp32: under fp16 autocast a sum of squares over a whole
-        # feature map overflows.
-        global_norm = torch.linalg.vector_norm(
-            x, dim=(1, 2), keepdim=True, dtype=torch.float32)
-        scale = global_norm / (global_norm.mean(dim=-1, keepdim=True) + self.eps)
-        return torch.addcmul(self.beta + x, self.gamma, x * scale.to(x.dtype))
-
-
-def _is_traced() -> bool:
-    """Whether the forward is being traced for an export (TorchScript or
-    torch.export): the inference path's chunk loop and in-place writes
-    would be recorded for the example input's size only, or not at all."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
-
-
-class ConvNeXtBlock(nn.Module):
-    """dwconv 7x7 -> LayerNorm -> Linear 4x -> GELU [-> GRN] -> Linear -> gamma -> drop path.
-
-    It computes in ``channels_last`` memory (an NCHW input is converted once;
-    the output is NCHW with ``channels_last`` strides), where the channels of
-    each pixel are contiguous: the LayerNorm and the two Linear layers run on
-    the depthwise conv's output without a copy, and the residual add needs
-    none either. The layer scale ``gamma`` is folded into ``pwconv2``'s
-    weight and bias (``gamma * (W h + b) = (gamma W) h + gamma b``), which
-    autograd differentiates as usual. Without autograd (inference), large
-    inputs go through the LayerNorm and MLP in chunks of pixels, so that the
-    4x wider hidden activation stays a cache-sized buffer instead of a
-    freshly allocated full-size tensor, and the result is written over the
-    depthwise conv's output (not with GRN, whose norm spans all pixels).
-    Parameters and outputs are those of the official block (V1's, or with
-    ``use_grn`` V2's).
-
-    Args:
-        dim (int): Number of channels.
-        drop_path_rate (float): Stochastic depth rate of the residual branch.
-        layer_scale_init_value (float): Initial value of the per-channel
-            layer scale ``gamma``; 0 or less disables it.
-        use_grn (bool): Put a :class:`GRN` between the GELU and ``pwconv2``
-            (ConvNeXt V2). Defaults to False.
-    """
-
-    #: Without autograd, a hidden activation (pixels x 4 dim) of more
-    #: elements than this (32 MiB in fp32: larger allocations are fresh
-    #: memory maps, paid for page by page) is computed in chunks of rows.
-    inference_chunk_threshold = 2**23
-    #: Elements of the hidden activation in one such chunk (2 MiB in fp32):
-    #: on a 2-core CPU, the blocks of the first stage at 800x1216 took 1.8x
-    #: as long unchunked, those of the second 1.5x; smaller hidden
-    #: activations are fastest in one piece.
-    inference_chunk_elements = 2**19
-
-    def __init__(self, dim: int, drop_path_rate: float,
-                 layer_scale_init_value: float,
-                 use_grn: bool = False) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.pwconv1 = nn.Linear(dim, 4 * dim)
-        self.act = nn.GELU()
-        self.grn = GRN(4 * dim) if use_grn else None
-        self.pwconv2 = nn.Linear(4 * dim, dim)
-        self.gamma = (
-            nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
-            if layer_scale_init_value > 0 else None)
-        self.drop_path = (
-            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        # (N, H, W, C) views of channels_last memory.
-        shortcut = x.permute(0, 2, 3, 1)
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        if self.grn is not None or self._needs_autograd(x) or _is_traced():
-            hidden = self.act(self.pwconv1(self.norm(y)))
-            if self.grn is not None:
-                hidden = self.grn(hidden)
-            y = F.linear(hidden, *self._scaled_pwconv2())
-            y = self.drop_path(y).add_(shortcut)
-        else:
-            y = self._mlp_in_chunks(y.contiguous(), shortcut)
-        return y.permute(0, 3, 1, 2)
-
-    def _scaled_pwconv2(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``pwconv2``'s weight and bias times ``gamma`` (the folded scale)."""
-        weight, bias = self.pwconv2.weight, self.pwconv2.bias
-        if self.gamma is None:
-            return weight, bias
-        return weight * self.gamma[:, None], bias * self.gamma
-
-    def _needs_autograd(self, x: torch.Tensor) -> bool:
-        if self.training and not isinstance(self.drop_path, nn.Identity):
-            return True
-        return torch.is_grad_enabled() and (x.requires_grad or any(
-            p.requires_grad for p in self.parameters()))
-
-    def _mlp_in_chunks(self, y: torch.Tensor,
-                       shortcut: torch.Tensor) -> torch.Tensor:
-        """Inference: the residual branch after the dwconv, written over ``y``.
-
-        Args:
-            y: The depthwise conv's output, contiguous ``(N, H, W, C)``.
-            shortcut: The block's input as ``(N, H, W, C)``.
-        """
-        rows, flat = y.view(-1, y.shape[-1]), shortcut.reshape(-1, y.shape[-1])
-        weight, bias = (p.to(y.dtype) for p in self._scaled_pwconv2())
-        hidden_width = self.pwconv1.out_features
-        step = rows.shape[0]
-        if step * hidden_width > self.inference_chunk_threshold:
-            step = max(1, self.inference_chunk_elements // hidden_width)
-        for start in range(0, rows.shape[0], step):
-            out = rows[start:start + step]
-            hidden = self.pwconv1(self.norm(out))
-            torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
-            torch.addmm(bias, hidden.to(y.dtype), weight.t(), out=out)
-            out.add_(flat[start:start + step])
-        return y
-
-
-def resolve_arch(arch: Union[str, Mapping[str, Sequence[int]]],
-                 presets: Mapping[str, Mapping[str, Tuple[int, ...]]] = (
-                     ARCH_SETTINGS),
-                 owner: str = 'ConvNeXt'
-                 ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """Returns ``(depths, dims)`` of a preset name or a ``{depths, dims}`` dict.
-
-    Args:
-        arch: A name in ``presets`` or a dict with keys depths and dims.
-        presets: The named archs. Defaults to :data:`ARCH_SETTINGS`.
-        owner: The backbone's name, for messages. Defaults to
-            ``'ConvNeXt'``.
-    """
-    if isinstance(arch, str):
-        if arch not in presets:
-            raise ConfigError(
-                f'{owner} arch {arch!r} is unknown: use one of '
-                f'{sorted(presets)} or a dict with keys depths and dims')
-        arch = presets[arch]
-    if not isinstance(arch, Mapping) or set(arch) != {'depths', 'dims'}:
-        raise ConfigError(
-            f'{owner} arch must be a preset name or a dict with exactly the '
-            f'keys depths and dims, got {arch!r}')
-    depths, dims = tuple(arch['depths']), tuple(arch['dims'])
-    if len(depths) != len(STAGE_STRIDES) or len(dims) != len(STAGE_STRIDES):
-        raise ConfigError(
-            f'{owner} arch needs {len(STAGE_STRIDES)} depths and '
-            f'{len(STAGE_STRIDES)} dims, got depths={depths}, dims={dims}')
-    if any(int(v) != v or v <= 0 for v in depths + dims):
-        raise ConfigError(f'{owner} depths and dims must be positive '
-                          f'integers, got depths={depths}, dims={dims}')
-    return depths, dims
-
-
-def resolve_out_indices(out_indices: Union[int, Sequence[int]],
-                        num_stages: int,
-                        owner: str = 'ConvNeXt',
-                        unit: str = 'stage') -> Tuple[int, ...]:
-    """Normalises ``out_indices`` (negative allowed) to sorted indices.
-
-    Args:
-        out_indices: One index or a sequence of them.
-        num_stages: How many stages (or blocks) there are to pick from.
-        owner: The backbone's name, for messages. Defaults to ``'ConvNeXt'``.
-        unit: What an index counts, for messages. Defaults to ``'stage'``.
-    """
-    requested = (out_indices, ) if isinstance(out_indices, int) else tuple(
-        out_indices)
-    if not requested:
-        raise ConfigError(f'{owner} out_indices is empty: name at least one '
-                         f'{unit} in 0..{num_stages - 1}')
-    resolved = []
-    for index in requested:
-        if not isinstance(index, int) or not -num_stages <= index < num_stages:
-            raise ConfigError(
-                f'{owner} out_indices entry {index!r} is out of range: use '
-                f'integers in {-num_stages}..{num_stages - 1}')
-        resolved.append(index % num_stages)
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError(
-            f'{owner} out_indices {requested} names a {unit} twice')
-    return tuple(sorted(resolved))
-
 
 @MODELS.register_module()
-class ConvNeXt(BaseModule):
+class ConvNeXt(BackboneBase):
     """ConvNeXt backbone emitting one LayerNorm-ed feature map per stage.
 
     Args:
@@ -409,7 +88,9 @@ class ConvNeXt(BaseModule):
     weights_converter = staticmethod(convert_to_dense_backbone)
     #: The named archs and official release names this class takes.
     arch_settings: Mapping[str, Mapping[str, Tuple[int, ...]]] = ARCH_SETTINGS
+    arch_keys_in_words = 'depths and dims'
     pretrained_weights: Mapping[str, str] = PRETRAINED_WEIGHTS
+    frozen_parts = 'that many leading stages with their downsampling layers'
     #: Whether the blocks carry GRN (ConvNeXt V2).
     use_grn = False
 
@@ -423,21 +104,11 @@ class ConvNeXt(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        owner = self.family
-        self.depths, self.dims = resolve_arch(arch, self.arch_settings, owner)
+        settings = self.resolve_arch(arch)
+        self.depths, self.dims = settings['depths'], settings['dims']
         num_stages = len(self.depths)
-        self.out_indices = resolve_out_indices(out_indices, num_stages, owner)
-        if not isinstance(frozen_stages, int) or not (
-                -1 <= frozen_stages <= num_stages):
-            raise ConfigError(
-                f'{owner} frozen_stages must be an int in -1..{num_stages}, '
-                f'got {frozen_stages!r}')
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ConfigError(
-                f'{owner} drop_path_rate must be in [0, 1), got '
-                f'{drop_path_rate!r}')
-        self.frozen_stages = max(frozen_stages, 0)
-        self.with_cp = with_cp
+        self._configure_stages(num_stages, out_indices, frozen_stages, with_cp)
+        rates = self._drop_path_rates(drop_path_rate, sum(self.depths))
         self.out_channels = tuple(self.dims[i] for i in self.out_indices)
         self.out_strides = tuple(STAGE_STRIDES[i] for i in self.out_indices)
 
@@ -458,8 +129,6 @@ class ConvNeXt(BaseModule):
                         self.dims[i - 1], self.dims[i], kernel_size=2,
                         stride=2)))
 
-        rates = torch.linspace(
-            0, drop_path_rate, sum(self.depths), device='cpu').tolist()
         self.stages = nn.ModuleList()
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])
@@ -474,20 +143,6 @@ class ConvNeXt(BaseModule):
                             LayerNorm2d(self.dims[i], eps=LAYER_NORM_EPS))
         self._freeze_stages()
 
-    def init_weights(self) -> None:
-        """Truncated-normal init, then ``init_cfg`` (a dict or a list).
-
-        ``Pretrained`` entries load through the format conversion of
-        :func:`convnext_dense.checkpoint.load_backbone_weights` (with their
-        ``prefix``, if any), after the other entries, which mmengine applies
-        as usual; like mmengine, pretrained weights come last.
-        """
-        self.apply(_init_linear_and_conv)
-        apply_init_cfg(
-            self, resolve=functools.partial(
-                resolve_pretrained_checkpoint,
-                weights=self.pretrained_weights))
-
     @property
     def arch_summary(self) -> str:
         """The architecture in words, for messages."""
@@ -499,8 +154,9 @@ class ConvNeXt(BaseModule):
         """Returns the stages' outputs before their output norms.
 
         The backbone computes in ``channels_last`` memory (see
-        :class:`ConvNeXtBlock`): the image is converted once, and the stage
-        outputs are NCHW tensors with ``channels_last`` strides.
+        :class:`~convnext_dense.models.layers.ConvNeXtBlock`): the image is
+        converted once, and the stage outputs are NCHW tensors with
+        ``channels_last`` strides.
 
         Args:
             x: Images, ``(N, C, H, W)``.
@@ -511,12 +167,7 @@ class ConvNeXt(BaseModule):
         stage_outputs = []
         for downsample, stage in list(zip(self.downsample_layers,
                                           self.stages))[:num_stages]:
-            x = downsample(x)
-            if self.with_cp and self.training and x.requires_grad:
-                for block in stage:
-                    x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = stage(x)
+            x = self._run_blocks(stage, downsample(x))
             stage_outputs.append(x)
         return tuple(stage_outputs)
 
@@ -530,21 +181,6 @@ class ConvNeXt(BaseModule):
             getattr(self, f'norm{i}')(stage_outputs[i])
             for i in self.out_indices)
 
-    def train(self, mode: bool = True) -> 'ConvNeXt':
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            for module in (self.downsample_layers[i], self.stages[i]):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-
-def _init_linear_and_conv(module: nn.Module) -> None:
-    if isinstance(module, (nn.Conv2d, nn.Linear)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
+    def _frozen_modules(self) -> List[nn.Module]:
+        return [module for i in range(self.frozen_stages)
+                for module in (self.downsample_layers[i], self.stages[i])]

@@ -11,16 +11,14 @@ classifier ``norm`` and ``head`` are left out. Turn the output into strides
 """
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
-import torch
 import torch.nn as nn
 
 from convnext_dense.checkpoint.convert_isotropic import \
     convert_isotropic_convnext
-from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
-from .convnext import ConvNeXtBlock, _init_linear_and_conv
-from .plain import PlainBackbone, resolve_preset
+from .layers import ConvNeXtBlock
+from .plain import PlainBackbone
 
 #: Depth and width of each arch the paper reports (Table 2).
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
@@ -72,6 +70,7 @@ class ConvNeXtIsotropic(PlainBackbone):
 
     family = 'isotropic ConvNeXt'
     weights_converter = staticmethod(convert_isotropic_convnext)
+    arch_settings = ARCH_SETTINGS
 
     def __init__(self,
                  arch: Union[str, Mapping[str, Any]] = 'small',
@@ -83,7 +82,7 @@ class ConvNeXtIsotropic(PlainBackbone):
                  frozen_stages: int = 0,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
-        settings = resolve_preset(arch, ARCH_SETTINGS, self.family)
+        settings = self.resolve_arch(arch)
         super().__init__(
             depth=settings['depth'],
             dim=settings['dim'],
@@ -92,19 +91,11 @@ class ConvNeXtIsotropic(PlainBackbone):
             frozen_stages=frozen_stages,
             with_cp=with_cp,
             init_cfg=init_cfg)
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ConfigError(f'{self.family} drop_path_rate must be in '
-                              f'[0, 1), got {drop_path_rate!r}')
+        rates = self._drop_path_rates(drop_path_rate, self.depth)
         self.stem = nn.Conv2d(
             in_channels, self.dim, kernel_size=patch_size, stride=patch_size)
-        rates = torch.linspace(
-            0, drop_path_rate, self.depth, device='cpu').tolist()
         self.blocks = nn.Sequential(*[
             ConvNeXtBlock(self.dim, rate, layer_scale_init_value)
             for rate in rates
         ])
         self._freeze_stages()
-
-    def reset_parameters(self) -> None:
-        """The official init: truncated normal (std 0.02), zero biases."""
-        self.apply(_init_linear_and_conv)

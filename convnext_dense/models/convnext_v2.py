@@ -2,7 +2,7 @@
 Autoencoders", Woo et al., CVPR 2023) as a dense-prediction backbone.
 
 V2 is V1 (:class:`convnext_dense.models.ConvNeXt`) with Global Response
-Normalization (:class:`convnext_dense.models.convnext.GRN`) between the MLP's
+Normalization (:class:`convnext_dense.models.layers.GRN`) between the MLP's
 GELU and its second linear layer, and without layer scale: the same blocks,
 stages, output norms and options, with V2's presets and official weights.
 """

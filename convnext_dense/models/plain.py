@@ -9,61 +9,22 @@ Module names are ``stem.*`` and ``blocks.N.*`` in every family, which is what
 the layer-wise lr decay for plain backbones keys on (stem = layer 0, block i =
 layer i + 1).
 """
-from typing import Any, Callable, Dict, Mapping, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule
 
 from convnext_dense.errors import ConfigError
 
-from .convnext import (apply_init_cfg, resolve_out_indices,
-                       split_pretrained_init_cfg)
-
-Arch = Union[str, Mapping[str, Any]]
+from .base import BackboneBase, split_pretrained_init_cfg
 
 
-def resolve_preset(arch: Arch, presets: Mapping[str, Mapping[str, Any]],
-                   family: str) -> Dict[str, Any]:
-    """The settings of a preset name, or of a dict with a preset's keys.
-
-    Args:
-        arch: A key of ``presets`` or a dict with exactly the keys the presets
-            have. Integer settings must be positive integers.
-        presets: Preset name -> settings (all presets have the same keys).
-        family: The backbone's name, for messages.
-
-    Raises:
-        ConfigError: for an unknown name, other keys or a non-positive int.
-    """
-    keys = sorted(next(iter(presets.values())))
-    if isinstance(arch, str):
-        if arch not in presets:
-            raise ConfigError(
-                f'{family} arch {arch!r} is unknown: use one of '
-                f'{sorted(presets)} or a dict with keys {", ".join(keys)}')
-        return dict(presets[arch])
-    if not isinstance(arch, Mapping) or sorted(arch) != keys:
-        raise ConfigError(
-            f'{family} arch must be a preset name or a dict with exactly the '
-            f'keys {", ".join(keys)}, got {arch!r}')
-    settings = dict(arch)
-    example = next(iter(presets.values()))
-    for key in keys:
-        if isinstance(example[key], int) and not (
-                isinstance(settings[key], int) and settings[key] > 0):
-            raise ConfigError(f'{family} arch {key} must be a positive '
-                              f'integer, got {settings[key]!r}')
-    return settings
-
-
-class PlainBackbone(BaseModule):
+class PlainBackbone(BackboneBase):
     """Base of the plain backbones: block outputs at the stem's stride.
 
-    Subclasses set the class attributes below, build ``self.stem`` and
-    ``self.blocks`` after calling ``super().__init__``, then call
-    ``self._freeze_stages()``.
+    Subclasses set the class attributes of :class:`BackboneBase`, build
+    ``self.stem`` and ``self.blocks`` after calling ``super().__init__``, then
+    call ``self._freeze_stages()``.
 
     Args:
         depth (int): Number of blocks.
@@ -82,16 +43,13 @@ class PlainBackbone(BaseModule):
             mmengine init configs are applied as usual.
 
     Attributes:
-        family (str): The backbone's name in messages and load reports.
-        weights_converter (Callable): Pure function from a loaded checkpoint
-            to a :class:`convnext_dense.checkpoint.ConvertedCheckpoint` in
-            this backbone's names; the pretrained loader applies it.
         out_channels (tuple[int]): Channels of each returned feature map.
         out_strides (tuple[int]): Stride of each returned feature map.
     """
 
     family: str = 'plain backbone'
-    weights_converter: Callable
+    stage_unit = 'block'
+    frozen_parts = 'the stem and that many blocks'
 
     def __init__(self, depth: int, dim: int, patch_size: int,
                  out_indices: Union[int, Sequence[int]], frozen_stages: int,
@@ -101,17 +59,9 @@ class PlainBackbone(BaseModule):
             raise ConfigError(f'{self.family} patch_size must be a positive '
                               f'int, got {patch_size!r}')
         self.depth, self.dim, self.patch_size = depth, dim, patch_size
-        self.out_indices = resolve_out_indices(
-            out_indices, depth, owner=self.family, unit='block')
-        if not isinstance(frozen_stages, int) or not (
-                -1 <= frozen_stages <= depth):
-            raise ConfigError(
-                f'{self.family} frozen_stages must be an int in -1..{depth} '
-                f'(the stem and that many blocks), got {frozen_stages!r}')
+        self._configure_stages(depth, out_indices, frozen_stages, with_cp)
         # Validate the init_cfg now rather than when the weights load.
         split_pretrained_init_cfg(init_cfg, owner=self.family)
-        self.frozen_stages = max(frozen_stages, 0)
-        self.with_cp = with_cp
         self.out_channels = (dim, ) * len(self.out_indices)
         self.out_strides = (patch_size, ) * len(self.out_indices)
 
@@ -120,40 +70,17 @@ class PlainBackbone(BaseModule):
         """The architecture in words, for messages."""
         return f'depth {self.depth}, dim {self.dim}, patch {self.patch_size}'
 
-    def reset_parameters(self) -> None:
-        """The family's default initialisation; PyTorch's unless overridden."""
-
-    def init_weights(self) -> None:
-        """Default init, then ``init_cfg`` (a dict or a list).
-
-        ``Pretrained`` entries load through the family's converter after the
-        other entries, which mmengine applies as usual.
-        """
-        self.reset_parameters()
-        apply_init_cfg(self)
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Returns the outputs of ``out_indices``, contiguous NCHW."""
         x = self.stem(x)
         outputs = []
         for i, block in enumerate(self.blocks):
-            if self.with_cp and self.training and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = self._run_block(block, x)
             if i in self.out_indices:
                 outputs.append(x.contiguous())
         return tuple(outputs)
 
-    def train(self, mode: bool = True) -> 'PlainBackbone':
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def _freeze_stages(self) -> None:
+    def _frozen_modules(self) -> List[nn.Module]:
         if not self.frozen_stages:
-            return
-        for module in (self.stem, *self.blocks[:self.frozen_stages]):
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+            return []
+        return [self.stem, *self.blocks[:self.frozen_stages]]

@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
-from .convnext import LAYER_NORM_EPS, LayerNorm2d
+from .layers import LAYER_NORM_EPS, LayerNorm2d
 
 #: The strides FPN, the RPN anchors, RoIAlign and UperNet expect.
 PYRAMID_STRIDES: Tuple[int, ...] = (4, 8, 16, 32)
