@@ -14,7 +14,7 @@ PACKAGE = 'convnext_dense'
 #: The rooms of the package from the bottom up: a room imports rooms of its
 #: own layer or lower ones, never higher ones. deploy and inference share a
 #: layer: inference runs exported detectors through deploy.runtime, and the
-#: detector export checks its graph against inference's pipeline.
+#: exports load and run models as inference does.
 LAYERS = (
     ('errors', ),
     ('path_checks', 'registry', 'ops'),
@@ -38,6 +38,16 @@ def package_modules(root: Path) -> Dict[str, Path]:
     return modules
 
 
+def absolute_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` names, a relative one resolved
+    against ``package`` (that of the importing module)."""
+    if not node.level:
+        return node.module
+    parts = package.split('.')
+    anchor = parts[:len(parts) - node.level + 1]
+    return '.'.join(anchor + ([node.module] if node.module else []))
+
+
 def imported_modules(name: str, path: Path,
                      modules: Dict[str, Path]) -> Iterator[str]:
     """The package's modules that module ``name`` imports, anywhere in its
@@ -48,12 +58,7 @@ def imported_modules(name: str, path: Path,
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ''
-            if node.level:
-                anchor = package.split('.')[:len(package.split('.')) -
-                                                node.level + 1]
-                base = '.'.join(anchor + ([node.module] if node.module else
-                                          []))
+            base = absolute_module(node, package)
             targets = [f'{base}.{alias.name}'
                        if f'{base}.{alias.name}' in modules else base
                        for alias in node.names]
