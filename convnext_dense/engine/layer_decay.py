@@ -40,8 +40,15 @@ DECAY_TYPES: Tuple[str, ...] = ('layer_wise', 'stage_wise', 'block_wise')
 
 
 def decay_backbone(model: nn.Module) -> nn.Module:
-    """The backbone of ``model`` (unwrapped from a DDP-style model wrapper),
-    which says which lr-decay layer each of its parameters is in.
+    """The backbone of ``model``, which says which lr-decay layer each of
+    its parameters is in.
+
+    Args:
+        model: The model, or a registered model wrapper (DDP, mmengine's
+            wrappers) around it.
+
+    Returns:
+        nn.Module: ``model.backbone``.
 
     Raises:
         ConfigError: If the model has no backbone, or its backbone cannot
