@@ -326,3 +326,42 @@ def only_metrics_json(work_dir: Path) -> dict:
     written = sorted(work_dir.glob('metrics_*.json'))
     assert len(written) == 1, written
     return json.loads(written[0].read_text())
+
+
+
+def build_on_meta(cfg: Any) -> torch.nn.Module:
+    """The model of a config (an mmengine ``Config``), built on the meta
+    device: parameter names and shapes without weights."""
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    with torch.device('meta'):
+        return registry.build(cfg.model)
+
+
+def lr_decay_table(config: str) -> List[List[Any]]:
+    """``[name, lr scale, weight decay]`` of every trainable parameter of a
+    config's model, as the config's optimizer constructor groups them, in
+    ``named_parameters`` order.
+
+    Args:
+        config: The config's path relative to ``configs/``.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    cfg = Config.fromfile(str(CONFIGS / config))
+    model = build_on_meta(cfg)
+    optim_cfg = cfg.optim_wrapper.copy()
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type=optim_cfg.pop('constructor'),
+        paramwise_cfg=optim_cfg.pop('paramwise_cfg'),
+        optim_wrapper_cfg=optim_cfg))
+    groups: List[dict] = []
+    constructor.add_params(groups, model)
+    group_of = {id(param): group for group in groups
+                for param in group['params']}
+    return [[name, group_of[id(param)]['lr_scale'],
+             group_of[id(param)]['weight_decay']]
+            for name, param in model.named_parameters()
+            if param.requires_grad]
