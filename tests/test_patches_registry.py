@@ -19,7 +19,7 @@ from convnext_dense.errors import ConfigError, PatchSwitchError
 from convnext_dense.evaluation import FasterCocoMetric
 from convnext_dense.patches.__main__ import describe
 from convnext_dense.patches.mmcv_ops import using_toolkit_kernels
-from helpers import REPO, code_files, resolve_symbol, tool_env
+from helpers import REPO, resolve_symbol, tool_env
 
 PACKAGE = Path(convnext_dense.__file__).resolve().parent
 NAMES = [patch.name for patch in patches.PATCHES]

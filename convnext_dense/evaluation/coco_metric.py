@@ -23,7 +23,7 @@ class FasterCocoMetric(CocoMetric):
     AR, class-wise tables, ``format_only``); the ground truth is indexed by
     ``faster_coco_eval.COCO`` and each metric evaluated by its C++
     ``COCOeval_faster``, whose summary is pycocotools' (see
-    :func:`~convnext_dense.patches.coco_eval_backend.pycocotools_summary_eval`).
+    :mod:`convnext_dense.patches.coco_eval_backend`).
     ``use_mp_eval`` (pycocotools in several processes) does not apply.
 
     Raises:
