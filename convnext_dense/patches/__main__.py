@@ -2,8 +2,8 @@
 packages, and which of those changes are switched off."""
 from typing import List
 
-from convnext_dense.patches import (DISABLE_VARIABLE, PATCHES,
-                                    disabled_patches, is_installed)
+from convnext_dense.patches.registry import (DISABLE_VARIABLE, PATCHES,
+                                             disabled_patches, is_installed)
 
 
 def describe() -> List[str]:

@@ -22,7 +22,7 @@ from mmdet.evaluation.metrics import coco_metric as mmdet_coco_metric
 from mmengine.logging import MMLogger
 
 from convnext_dense.errors import ConfigError
-from convnext_dense.patches import DISABLE_VARIABLE, is_installed
+from convnext_dense.patches.registry import DISABLE_VARIABLE, is_installed
 
 #: This patch's name in the registry.
 PATCH_NAME = __name__.rsplit('.', 1)[-1]
