@@ -1,6 +1,7 @@
 """Helpers shared by the tests (re-exported by conftest.py)."""
 import contextlib
 import functools
+import importlib
 import io
 import json
 import os
@@ -11,11 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
+import types
 import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
-                    Tuple, Type, Union)
+                    Set, Tuple, Type, Union)
 
 import cv2
 import numpy as np
@@ -71,6 +73,27 @@ def running(pid: int) -> bool:
         return False
     # "PID (NAME) STATE ...": NAME may hold spaces and parentheses.
     return stat.rpartition(')')[2].split()[0] != 'Z'
+
+
+def resolve_symbol(symbol: str) -> Any:
+    """What an upstream symbol is now: ``module:attribute.path`` (as the
+    patch registry names them) or a module's name."""
+    module, _, attribute = symbol.partition(':')
+    value = importlib.import_module(module)
+    for name in filter(None, attribute.split('.')):
+        value = getattr(value, name)
+    return value
+
+
+def code_files(value: Any) -> Set[str]:
+    """The files whose code ``value`` runs: a module's file, a function's or
+    method's source file, those of every value of a dict."""
+    if isinstance(value, dict):
+        return set().union(*map(code_files, value.values()))
+    if isinstance(value, types.ModuleType):
+        return {value.__file__}
+    function = getattr(value, '__func__', value)
+    return {function.__code__.co_filename}
 
 
 def run_tool(tool: str, *args: Union[str, Path], cwd: Path = REPO,
