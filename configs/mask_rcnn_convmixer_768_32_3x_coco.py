@@ -7,7 +7,7 @@
 # 0, block i = layer i + 1, num_layers = depth). BatchNorm statistics stay
 # frozen (norm_eval), as in mmdet's BatchNorm backbones: 2 images per GPU.
 _base_ = [
-    '_base_/models/mask_rcnn_plain_fpn.py',
+    '_base_/models/mask_rcnn_convnext_fpn.py',
     '_base_/datasets/coco_instance.py', '_base_/schedules/schedule_3x.py',
     '_base_/default_runtime_det.py'
 ]
@@ -22,9 +22,13 @@ model = dict(
         arch='768/32',
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
+    # Strides 4/8/16/32 (widths C/2, C, C, C from stride 8) for the base's FPN.
     neck=[
-        dict(_base_.model.neck[0], in_channels=768, in_stride=7),
-        dict(_base_.model.neck[1], in_channels=[384, 768, 768, 768]),
+        dict(
+            type='convnext_dense.SimpleFeaturePyramid',
+            in_channels=768,
+            in_stride=7),
+        dict(_base_.model.neck, in_channels=[384, 768, 768, 768]),
     ])
 
 optim_wrapper = dict(

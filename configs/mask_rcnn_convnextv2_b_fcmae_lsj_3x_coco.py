@@ -6,8 +6,9 @@
 # iteration (8 GPUs x 4), 1024x1024 LSJ crops, soft-NMS in the box head.
 # mmdet reports 52.9 box AP, 46.4 mask AP with it.
 _base_ = [
-    './mask_rcnn_convnext_t_3x_coco.py',
-    '_base_/models/convnextv2_backbones.py'
+    '_base_/models/mask_rcnn_convnext_fpn.py',
+    '_base_/datasets/coco_instance.py', '_base_/schedules/schedule_3x.py',
+    '_base_/default_runtime_det.py', '_base_/models/convnextv2_backbones.py'
 ]
 image_size = (1024, 1024)
 model = dict(

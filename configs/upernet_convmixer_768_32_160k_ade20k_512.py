@@ -10,7 +10,7 @@
 # For a local copy of the weights:
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 _base_ = [
-    './_base_/models/upernet_plain.py', './_base_/datasets/ade20k.py',
+    './_base_/models/upernet_convnext.py', './_base_/datasets/ade20k.py',
     './_base_/default_runtime_seg.py', './_base_/schedules/schedule_160k.py'
 ]
 model = dict(
@@ -24,7 +24,11 @@ model = dict(
             type='Pretrained',
             checkpoint='https://github.com/tmp-iclr/convmixer/releases/'
             'download/v1.0/convmixer_768_32_ks7_p7_relu.pth.tar')),
-    neck=dict(in_channels=768, in_stride=7),
+    # Strides 4/8/16/32 (widths C/2, C, C, C from stride 8) for the heads.
+    neck=dict(
+        type='convnext_dense.SimpleFeaturePyramid',
+        in_channels=768,
+        in_stride=7),
     decode_head=dict(in_channels=[384, 768, 768, 768]),
     auxiliary_head=dict(in_channels=768),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))

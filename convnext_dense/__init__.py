@@ -6,7 +6,8 @@ needs (:mod:`convnext_dense.patches`): weights-only checkpoint loading for all
 of mmengine's loaders, all-or-nothing checkpoint writes, a RoIAlign that is
 correct for any memory format, and fp32 training of AMP configs without CUDA.
 Under mmcv-lite, mmcv's compiled ops come from :mod:`convnext_dense.ops`
-(:mod:`.patches.mmcv_ops`).
+(:mod:`.patches.mmcv_ops`). ``convnext_dense.patches.installed()`` lists what
+is installed; ``CONVNEXT_DENSE_DISABLE_PATCHES`` switches patches off.
 """
 import importlib.util
 
@@ -19,7 +20,12 @@ if importlib.util.find_spec('mmcv') is None:
         "[mmcv-lite]' (no compiler), or mmcv's full build (make install "
         'MMCV=full)')
 
-from . import checkpoint, engine, errors, models, ops, patches
+# Before anything imports mmcv.ops: a switch-off this environment cannot run
+# with is one error naming it, not a failed import further on.
+from . import patches  # noqa: I001
+patches.disabled_patches()
+
+from . import checkpoint, engine, errors, models, ops
 
 __version__ = '0.1.0'
 

@@ -63,11 +63,16 @@ class WorkDirBusyError(UserError):
     """Another live training run holds the work dir."""
 
 
+class PatchSwitchError(UserError, ValueError):
+    """``CONVNEXT_DENSE_DISABLE_PATCHES`` names a patch that does not exist,
+    or switches one off that this environment cannot run without."""
+
+
 __all__ = [
     'ConvNeXtDenseError', 'UserError', 'ConfigError', 'CheckpointFormatError',
     'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError',
     'TrainingDivergedError', 'CheckpointWriteError', 'UnreadableFileError',
-    'DatasetError', 'WorkDirBusyError'
+    'DatasetError', 'WorkDirBusyError', 'PatchSwitchError'
 ]
 
 

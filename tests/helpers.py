@@ -1,6 +1,7 @@
 """Helpers shared by the tests (re-exported by conftest.py)."""
 import contextlib
 import functools
+import importlib
 import io
 import json
 import os
@@ -11,11 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
+import types
 import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
-                    Tuple, Type, Union)
+                    Set, Tuple, Type, Union)
 
 import cv2
 import numpy as np
@@ -71,6 +73,27 @@ def running(pid: int) -> bool:
         return False
     # "PID (NAME) STATE ...": NAME may hold spaces and parentheses.
     return stat.rpartition(')')[2].split()[0] != 'Z'
+
+
+def resolve_symbol(symbol: str) -> Any:
+    """What an upstream symbol is now: ``module:attribute.path`` (as the
+    patch registry names them) or a module's name."""
+    module, _, attribute = symbol.partition(':')
+    value = importlib.import_module(module)
+    for name in filter(None, attribute.split('.')):
+        value = getattr(value, name)
+    return value
+
+
+def code_files(value: Any) -> Set[str]:
+    """The files whose code ``value`` runs: a module's file, a function's or
+    method's source file, those of every value of a dict."""
+    if isinstance(value, dict):
+        return set().union(*map(code_files, value.values()))
+    if isinstance(value, types.ModuleType):
+        return {value.__file__}
+    function = getattr(value, '__func__', value)
+    return {function.__code__.co_filename}
 
 
 def run_tool(tool: str, *args: Union[str, Path], cwd: Path = REPO,
@@ -326,3 +349,42 @@ def only_metrics_json(work_dir: Path) -> dict:
     written = sorted(work_dir.glob('metrics_*.json'))
     assert len(written) == 1, written
     return json.loads(written[0].read_text())
+
+
+
+def build_on_meta(cfg: Any) -> torch.nn.Module:
+    """The model of a config (an mmengine ``Config``), built on the meta
+    device: parameter names and shapes without weights."""
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    with torch.device('meta'):
+        return registry.build(cfg.model)
+
+
+def lr_decay_table(config: str) -> List[List[Any]]:
+    """``[name, lr scale, weight decay]`` of every trainable parameter of a
+    config's model, as the config's optimizer constructor groups them, in
+    ``named_parameters`` order.
+
+    Args:
+        config: The config's path relative to ``configs/``.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    cfg = Config.fromfile(str(CONFIGS / config))
+    model = build_on_meta(cfg)
+    optim_cfg = cfg.optim_wrapper.copy()
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type=optim_cfg.pop('constructor'),
+        paramwise_cfg=optim_cfg.pop('paramwise_cfg'),
+        optim_wrapper_cfg=optim_cfg))
+    groups: List[dict] = []
+    constructor.add_params(groups, model)
+    group_of = {id(param): group for group in groups
+                for param in group['params']}
+    return [[name, group_of[id(param)]['lr_scale'],
+             group_of[id(param)]['weight_decay']]
+            for name, param in model.named_parameters()
+            if param.requires_grad]

@@ -17,6 +17,7 @@ from convnext_dense.errors import ConfigError
 from convnext_dense.evaluation import coco_metric
 from convnext_dense.evaluation.synthetic import (perturbed_detections,
                                                  synthetic_coco)
+from convnext_dense.patches import coco_eval_backend
 from convnext_dense.registry import METRICS
 
 faster_coco_eval = pytest.importorskip('faster_coco_eval')
@@ -80,7 +81,7 @@ def test_summary_stats_match_pycocotools(ground_truth, detections, iou_type):
     path, coco = ground_truth
     results = coco_results(coco, detections, iou_type)
     expected = summary_stats(COCO(path), COCOeval, results, iou_type)
-    faster_eval = coco_metric.pycocotools_summary_eval(faster_coco_eval)
+    faster_eval = coco_eval_backend.pycocotools_summary_eval(faster_coco_eval)
     got = summary_stats(faster_coco_eval.COCO(path), faster_eval, results,
                         iou_type)
     assert expected.shape == (12, )
@@ -99,8 +100,8 @@ def test_map_counts_the_best_100_detections_per_image_and_class(tmp_path):
     results = coco_results(coco, perturbed_detections(
         coco, seed=5, detections_per_image=250), 'bbox')
     expected = summary_stats(COCO(str(path)), COCOeval, results, 'bbox')
-    got = summary_stats(faster_coco_eval.COCO(str(path)),
-                        coco_metric.pycocotools_summary_eval(faster_coco_eval),
+    faster_eval = coco_eval_backend.pycocotools_summary_eval(faster_coco_eval)
+    got = summary_stats(faster_coco_eval.COCO(str(path)), faster_eval,
                         results, 'bbox')
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
     plain = summary_stats(faster_coco_eval.COCO(str(path)),
@@ -145,6 +146,6 @@ def test_missing_package_says_how_to_install(monkeypatch):
     def missing(name):
         raise ImportError(f'No module named {name!r}')
 
-    monkeypatch.setattr(coco_metric.importlib, 'import_module', missing)
+    monkeypatch.setattr(coco_eval_backend.importlib, 'import_module', missing)
     with pytest.raises(ConfigError, match='pip install faster-coco-eval'):
         coco_metric.FasterCocoMetric()

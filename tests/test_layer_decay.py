@@ -178,3 +178,108 @@ def test_block_wise_num_layers_must_be_the_block_count():
     with pytest.raises(ConfigError, match=r'num_layers is 6 but .* the '
                        r'backbone has 12 blocks .* set num_layers=12'):
         constructor.add_params([], model)
+
+
+@pytest.mark.parametrize('backbone, name, rule, num_layers, layer_id', [
+    (ConvNeXt, 'downsample_layers.0.0.weight', 'layer_wise', 12, 0),
+    (ConvNeXt, 'stages.2.26.pwconv1.weight', 'layer_wise', 12, 11),
+    (ConvNeXt, 'downsample_layers.3.1.bias', 'layer_wise', 12, 12),
+    (ConvNeXt, 'norm3.weight', 'layer_wise', 12, 13),
+    (ConvNeXt, 'downsample_layers.2.0.weight', 'stage_wise', 12, 0),
+    (ConvNeXt, 'stages.3.0.gamma', 'stage_wise', 12, 4),
+    (ConvNeXtV2, 'downsample_layers.2.1.weight', 'block_wise', 36, 7),
+    (ConvNeXtV2, 'stages.3.2.grn.beta', 'block_wise', 36, 36),
+    (ConvNeXtV2, 'norm0.weight', 'block_wise', 36, 37),
+])
+def test_the_backbone_says_which_layer_a_parameter_is(
+        backbone, name, rule, num_layers, layer_id):
+    with torch.device('meta'):
+        model = backbone(arch='base')
+    assert model.lr_decay_layer_id(name, rule, num_layers) == layer_id
+
+
+def test_v1_refuses_block_wise_naming_what_it_takes():
+    with torch.device('meta'):
+        model = Detector('tiny')
+    constructor = LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR)),
+        dict(decay_rate=0.9, decay_type='block_wise', num_layers=18))
+    with pytest.raises(ConfigError) as error:
+        constructor.add_params([], model)
+    assert str(error.value) == (
+        "paramwise_cfg.decay_type 'block_wise' is not a lr-decay rule of "
+        'ConvNeXt: use one of layer_wise, stage_wise')
+
+
+class Wrapped(nn.Module):
+    """A model in a ``module`` attribute, as DDP-style wrappers hold it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.module = model
+
+
+@pytest.mark.parametrize('wrap', [nn.DataParallel, Wrapped],
+                         ids=['DataParallel', 'module-attribute'])
+def test_a_wrapped_model_gets_the_groups_of_the_bare_one(wrap):
+    model = Detector(dict(depths=(1, 1, 3, 1), dims=(8, 8, 8, 8)))
+    constructor = LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=0.9, num_layers=4))
+    bare, wrapped = [], []
+    constructor.add_params(bare, model)
+    if wrap is Wrapped:
+        # mmengine's constructors unwrap ``module`` themselves before
+        # add_params; only registered model wrappers reach it wrapped.
+        wrapped = constructor(wrap(model)).optimizer.param_groups
+    else:
+        constructor.add_params(wrapped, wrap(model))
+    assert [(g['layer_id'], g['lr'], g['weight_decay'],
+             [id(p) for p in g['params']]) for g in wrapped] == [
+                 (g['layer_id'], g['lr'], g['weight_decay'],
+                  [id(p) for p in g['params']]) for g in bare]
+
+
+def test_only_the_backbone_decides_not_parameter_names():
+    # A second ConvNeXt inside the neck has the backbone's parameter names
+    # under ``neck.backbone.``; it is not the model's backbone, so its
+    # parameters are layer num_layers + 1 like the rest of the neck.
+    model = Detector(dict(depths=(1, 1, 3, 1), dims=(8, 8, 8, 8)))
+    model.neck = nn.Module()
+    model.neck.backbone = ConvNeXt(dict(depths=(1, 1, 3, 1),
+                                        dims=(8, 8, 8, 8)))
+    groups = []
+    LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD)),
+        dict(decay_rate=0.9, num_layers=4)).add_params(groups, model)
+    layer_of = {id(p): g['layer_id'] for g in groups for p in g['params']}
+    assert {layer_of[id(p)] for p in model.neck.parameters()} == {5}
+    assert {layer_of[id(p)] for p in model.backbone.parameters()} == set(
+        range(6))
+
+
+class NoBackbone(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(8, 2)
+
+
+class OtherBackbone(NoBackbone):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 8, 3)
+
+
+@pytest.mark.parametrize('model, message', [
+    (NoBackbone(), 'NoBackbone has no backbone'),
+    (OtherBackbone(), 'the backbone Conv2d does not'),
+])
+def test_a_backbone_that_cannot_say_fails_in_one_line(model, message):
+    constructor = LayerDecayOptimizerConstructor(
+        dict(optimizer=dict(type='AdamW', lr=BASE_LR)),
+        dict(decay_rate=0.9, num_layers=6))
+    with pytest.raises(ConfigError, match=message) as error:
+        constructor.add_params([], model)
+    assert '\n' not in str(error.value)

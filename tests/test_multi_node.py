@@ -1,8 +1,9 @@
-"""The README's multi-node commands, as two nodes on this machine: two
-launchers of tools/dist_train.sh (NNODES=2, NODE_RANK 0 and 1, one process
-each, the same MASTER_ADDR and PORT) train as the 2-process run does, and
-tools/dist_test.sh on two nodes gives the 1-process metrics; a node that
-never joins ends the other within the rendezvous timeout in one line."""
+"""The multi-node commands of docs/training-at-scale.md, as two nodes on this
+machine: two launchers of tools/dist_train.sh (NNODES=2, NODE_RANK 0 and 1,
+one process each, the same MASTER_ADDR and PORT) train as the 2-process run
+does, and tools/dist_test.sh on two nodes gives the 1-process metrics; a
+node that never joins ends the other within the rendezvous timeout in one
+line."""
 import os
 import signal
 import subprocess

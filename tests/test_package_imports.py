@@ -12,15 +12,16 @@ import pytest
 PACKAGE = 'convnext_dense'
 
 #: The rooms of the package from the bottom up: a room imports rooms of its
-#: own layer or lower ones, never higher ones. deploy and inference share a
-#: layer: inference runs exported detectors through deploy.runtime, and the
-#: exports load and run models as inference does.
+#: own layer or lower ones, never higher ones. evaluation sits above patches
+#: (the faster COCO backend is a patch); deploy and inference share a layer:
+#: inference runs exported detectors through deploy.runtime, and the exports
+#: load and run models as inference does.
 LAYERS = (
     ('errors', ),
     ('path_checks', 'registry', 'ops'),
-    ('checkpoint', 'data', 'engine', 'evaluation'),
+    ('checkpoint', 'data', 'engine'),
     ('models', 'patches'),
-    ('deploy', 'inference'),
+    ('deploy', 'evaluation', 'inference'),
     ('analysis', ),
     ('cli', ),
 )

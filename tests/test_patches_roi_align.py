@@ -62,9 +62,7 @@ def test_gradients_flow_back_to_channels_last_input():
 
 def test_patch_is_installed_once():
     from convnext_dense import patches
-    from convnext_dense.patches import contiguous_roi_align
     forward = RoIAlignFunction.forward
-    contiguous_roi_align.install()
     patches.install()
     assert RoIAlignFunction.forward is forward
     assert getattr(forward, '__wrapped__', None) is not None

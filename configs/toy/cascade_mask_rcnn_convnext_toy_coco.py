@@ -4,10 +4,8 @@
 # mask heads, and 32 sampled RoIs per image and stage: three stages of RoI
 # heads cost three times one, and mmcv's CPU RoIAlign is slow.
 _base_ = [
-    '../_base_/models/cascade_mask_rcnn_convnext_fpn.py',
-    '../_base_/datasets/coco_instance_toy.py',
-    '../_base_/schedules/schedule_toy_det.py',
-    '../_base_/default_runtime_det.py'
+    '../_base_/recipes/toy_coco.py',
+    '../_base_/models/cascade_mask_rcnn_convnext_fpn.py'
 ]
 
 model = dict(
@@ -43,6 +41,3 @@ param_scheduler = [
     _base_.param_scheduler[0],
     dict(_base_.param_scheduler[1], end=10, milestones=[8, 9]),
 ]
-
-default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(max_keep_ckpts=2))

@@ -7,7 +7,10 @@
 # From scratch: no layer-wise lr decay (rate 1), a higher lr, 7 epochs (350
 # iterations of 4 images) with the lr step after the sixth (box AP 0.54; 0.32
 # after 5 epochs).
-_base_ = './mask_rcnn_convnext_toy_coco.py'
+_base_ = [
+    '../_base_/recipes/toy_coco.py',
+    '../_base_/models/mask_rcnn_convnext_fpn_toy.py'
+]
 
 depth, dim, patch = 4, 64, 3
 model = dict(

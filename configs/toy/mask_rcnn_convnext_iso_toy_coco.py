@@ -5,7 +5,10 @@
 # full configs: strides 4 and 8 come from transposed convs of the 8x8 map.
 # 10 epochs (500 iterations of 4 images), lr x0.1 after the ninth (box AP
 # 0.41 after 8 epochs, 0.59 after 12).
-_base_ = './mask_rcnn_convnext_toy_coco.py'
+_base_ = [
+    '../_base_/recipes/toy_coco.py',
+    '../_base_/models/mask_rcnn_convnext_fpn_toy.py'
+]
 
 depth, dim = 4, 128
 model = dict(

@@ -3,7 +3,8 @@
 # size, trained from scratch, and V2's block-wise lr decay (each of its 6
 # blocks a layer, as the V2 authors fine-tune their smaller models).
 _base_ = [
-    './mask_rcnn_convnext_toy_coco.py',
+    '../_base_/recipes/toy_coco.py',
+    '../_base_/models/mask_rcnn_convnext_fpn_toy.py',
     '../_base_/models/convnextv2_backbones.py'
 ]
 model = dict(backbone=_base_.convnextv2_toy)

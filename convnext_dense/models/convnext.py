@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from convnext_dense.checkpoint.convert import convert_to_dense_backbone
+from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
 from .base import BackboneBase
@@ -184,3 +185,56 @@ class ConvNeXt(BackboneBase):
     def _frozen_modules(self) -> List[nn.Module]:
         return [module for i in range(self.frozen_stages)
                 for module in (self.downsample_layers[i], self.stages[i])]
+
+    #: The lr-decay rules :meth:`lr_decay_layer_id` answers, each with the
+    #: name the lr-decay log gives it.
+    lr_decay_rules: Mapping[str, str] = {
+        'layer_wise': 'layer_wise', 'stage_wise': 'stage_wise'}
+
+    def lr_decay_layer_id(self, param_name: str, rule: str,
+                          num_layers: int) -> int:
+        """The lr-decay layer of one of this backbone's parameters.
+
+        The official ConvNeXt rules (the authors' detection and segmentation
+        code), where layer ``num_layers + 1`` gets the base lr:
+
+        - ``'layer_wise'``: the stem is layer 0, stage 0 layer 1, stage 1 and
+          the downsampling before it layer 2, the downsampling before stage 2
+          layer 3, block b of stage 2 layer ``3 + b // 3``, stage 3 and the
+          downsampling before it layer ``num_layers``.
+        - ``'stage_wise'``: every downsampling layer (the stem too) is layer
+          0, stage s layer ``s + 1``.
+
+        The output norms, like everything outside the backbone, are layer
+        ``num_layers + 1``.
+
+        Args:
+            param_name: The parameter's name relative to the backbone, e.g.
+                ``'stages.2.4.pwconv1.weight'``.
+            rule: A key of :attr:`lr_decay_rules`.
+            num_layers: ``paramwise_cfg.num_layers``: 6 for a depth-9
+                stage 2, 12 for depth 27.
+
+        Returns:
+            int: The layer id, in ``0..num_layers + 1``.
+
+        Raises:
+            ConfigError: If this backbone has no rule ``rule``.
+        """
+        if rule not in self.lr_decay_rules:
+            raise ConfigError(
+                f'paramwise_cfg.decay_type {rule!r} is not a lr-decay rule of '
+                f'{type(self).__name__}: use one of '
+                f'{", ".join(self.lr_decay_rules)}')
+        parts = param_name.split('.')
+        if parts[0] not in ('downsample_layers', 'stages'):
+            return num_layers + 1
+        stage = int(parts[1])
+        if rule == 'stage_wise':
+            return 0 if parts[0] == 'downsample_layers' else stage + 1
+        if parts[0] == 'downsample_layers':
+            return (0, 2, 3, num_layers)[stage]
+        if stage == 2:
+            return 3 + int(parts[2]) // 3
+        return (1, 2, None, num_layers)[stage]
+

@@ -9,6 +9,7 @@ stages, output norms and options, with V2's presets and official weights.
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from convnext_dense.checkpoint.convert import convert_v2_to_dense_backbone
+from convnext_dense.errors import ConfigError
 from convnext_dense.registry import MODELS
 
 from .convnext import ConvNeXt
@@ -104,3 +105,49 @@ class ConvNeXtV2(ConvNeXt):
             frozen_stages=frozen_stages,
             with_cp=with_cp,
             init_cfg=init_cfg)
+
+    #: V1's lr-decay rules and ``'block_wise'``.
+    lr_decay_rules = {**ConvNeXt.lr_decay_rules, 'block_wise': 'block_wise'}
+
+    def lr_decay_layer_id(self, param_name: str, rule: str,
+                          num_layers: int) -> int:
+        """The lr-decay layer of one of this backbone's parameters.
+
+        V1's rules (:meth:`ConvNeXt.lr_decay_layer_id`; ``'layer_wise'`` with
+        12 layers is the V2 authors' ``'group'`` rule) and ``'block_wise'``,
+        their ``'single'`` rule: block b of stage s is layer ``sum(depths[:s])
+        + b + 1``, the downsampling layer before stage s has the id of the
+        stage's first block, and everything else is layer ``num_layers + 1``,
+        with ``num_layers`` the number of blocks.
+
+        Args:
+            param_name: The parameter's name relative to the backbone, e.g.
+                ``'stages.2.4.grn.gamma'``.
+            rule: A key of :attr:`lr_decay_rules`.
+            num_layers: ``paramwise_cfg.num_layers``; for ``'block_wise'``
+                it must be ``sum(depths)``.
+
+        Returns:
+            int: The layer id, in ``0..num_layers + 1``.
+
+        Raises:
+            ConfigError: If this backbone has no rule ``rule``, or
+                ``num_layers`` is not the number of blocks under
+                ``'block_wise'``.
+        """
+        if rule != 'block_wise':
+            return super().lr_decay_layer_id(param_name, rule, num_layers)
+        blocks = sum(self.depths)
+        if num_layers != blocks:
+            raise ConfigError(
+                f'paramwise_cfg.num_layers is {num_layers} but block_wise '
+                f'decay makes each backbone block a layer and the backbone '
+                f'has {blocks} blocks (depths {self.depths}): set '
+                f'num_layers={blocks}')
+        # Padded: names such as 'norm0.weight' have no stage or block.
+        module, stage, block = (param_name.split('.') + ['', ''])[:3]
+        if module == 'stages':
+            return sum(self.depths[:int(stage)]) + int(block) + 1
+        if module == 'downsample_layers':
+            return sum(self.depths[:int(stage)]) + 1
+        return num_layers + 1

@@ -9,7 +9,7 @@ Module names are ``stem.*`` and ``blocks.N.*`` in every family, which is what
 the layer-wise lr decay for plain backbones keys on (stem = layer 0, block i =
 layer i + 1).
 """
-from typing import List, Sequence, Tuple, Union
+from typing import List, Mapping, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -84,3 +84,48 @@ class PlainBackbone(BackboneBase):
         if not self.frozen_stages:
             return []
         return [self.stem, *self.blocks[:self.frozen_stages]]
+
+    #: The lr-decay rules :meth:`lr_decay_layer_id` answers, each with the
+    #: name the lr-decay log gives it.
+    lr_decay_rules: Mapping[str, str] = {
+        'layer_wise': 'layer_wise (plain backbone)'}
+
+    def lr_decay_layer_id(self, param_name: str, rule: str,
+                          num_layers: int) -> int:
+        """The lr-decay layer of one of this backbone's parameters.
+
+        ``'layer_wise'`` is the ViT/BEiT rule of mmdet and mmseg: the stem is
+        layer 0, block i layer ``i + 1``, and everything else, like
+        everything outside the backbone, layer ``num_layers + 1``, with
+        ``num_layers`` the depth. There are no stages, so no other rule.
+
+        Args:
+            param_name: The parameter's name relative to the backbone, e.g.
+                ``'blocks.3.pwconv1.weight'``.
+            rule: A key of :attr:`lr_decay_rules`.
+            num_layers: ``paramwise_cfg.num_layers``: the depth.
+
+        Returns:
+            int: The layer id, in ``0..num_layers + 1``.
+
+        Raises:
+            ConfigError: If ``rule`` is not ``'layer_wise'`` or
+                ``num_layers`` is not the depth.
+        """
+        if rule not in self.lr_decay_rules:
+            raise ConfigError(
+                f'paramwise_cfg.decay_type {rule!r} needs a backbone with '
+                f'stages; {type(self).__name__} (a stem and blocks) takes '
+                f'{", ".join(self.lr_decay_rules)} only')
+        if num_layers != self.depth:
+            raise ConfigError(
+                f'paramwise_cfg.num_layers is {num_layers} but the plain '
+                f'backbone has {self.depth} blocks: set '
+                f'num_layers={self.depth} (stem = layer 0, block i = layer '
+                f'i + 1)')
+        parts = param_name.split('.')
+        if parts[0] == 'stem':
+            return 0
+        if parts[0] == 'blocks':
+            return int(parts[1]) + 1
+        return num_layers + 1

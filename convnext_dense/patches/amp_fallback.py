@@ -24,7 +24,6 @@ WARNING = ('the config asks for mixed precision (AmpOptimWrapper) but CUDA is '
 #: Keys only ``AmpOptimWrapper`` takes.
 AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
-_MARK = '__convnext_dense_amp_fallback__'
 _WARNED = '_convnext_dense_warned_amp_fallback'
 
 
@@ -75,12 +74,10 @@ def _with_fp32_fallback(build: Callable) -> Callable:
             setattr(runner, _WARNED, True)
         return build(runner, fp32)
 
-    setattr(build_optim_wrapper, _MARK, True)
     return build_optim_wrapper
 
 
 def install() -> None:
-    """Makes every mmengine Runner fall back to fp32 without CUDA (once)."""
-    if not getattr(Runner.build_optim_wrapper, _MARK, False):
-        Runner.build_optim_wrapper = _with_fp32_fallback(
-            Runner.build_optim_wrapper)
+    """Makes every mmengine Runner fall back to fp32 without CUDA."""
+    Runner.build_optim_wrapper = _with_fp32_fallback(
+        Runner.build_optim_wrapper)

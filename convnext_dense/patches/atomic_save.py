@@ -23,7 +23,6 @@ from mmengine.utils import mkdir_or_exist
 
 from convnext_dense.errors import CheckpointWriteError
 
-_MARK = '__convnext_dense_atomic__'
 #: Name of the temporary file of a write in progress: ``.NAME.PID.tmp``.
 _TEMPORARY = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$')
 
@@ -104,10 +103,6 @@ def stale_temporaries(directory: Union[str, Path]) -> List[Path]:
     return stale
 
 
-setattr(atomic_put, _MARK, True)
-
-
 def install() -> None:
-    """Makes mmengine's local-file writes atomic, once per process."""
-    if not getattr(LocalBackend.put, _MARK, False):
-        LocalBackend.put = atomic_put
+    """Makes mmengine's local-file writes atomic."""
+    LocalBackend.put = atomic_put

@@ -239,18 +239,12 @@ def _noting_source(load_checkpoint):
         _SOURCE.set(str(filename))
         return load_checkpoint(cls, filename, map_location, logger)
 
-    load.__convnext_dense_fit__ = True
     return classmethod(load)
 
 
 def install() -> None:
-    """Replaces mmengine's non-strict ``load_state_dict``; idempotent."""
-    current = mmengine_checkpoint.load_state_dict
-    if getattr(current, '__convnext_dense_fit__', False):
-        return
-    _ORIGINAL['load_state_dict'] = current
-    load_state_dict.__convnext_dense_fit__ = True
+    """Replaces mmengine's non-strict ``load_state_dict``."""
+    _ORIGINAL['load_state_dict'] = mmengine_checkpoint.load_state_dict
     mmengine_checkpoint.load_state_dict = load_state_dict
     loader = CheckpointLoader.__dict__['load_checkpoint'].__func__
-    if not getattr(loader, '__convnext_dense_fit__', False):
-        CheckpointLoader.load_checkpoint = _noting_source(loader)
+    CheckpointLoader.load_checkpoint = _noting_source(loader)

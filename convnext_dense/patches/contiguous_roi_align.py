@@ -16,8 +16,6 @@ from typing import Callable
 
 from mmcv.ops.roi_align import RoIAlignFunction
 
-_MARK = '__convnext_dense_contiguous__'
-
 
 def make_inputs_contiguous(forward: Callable) -> Callable:
     """Wraps an autograd ``forward(ctx, input, rois, ...)`` to pass contiguous tensors."""
@@ -27,12 +25,10 @@ def make_inputs_contiguous(forward: Callable) -> Callable:
         return forward(ctx, input.contiguous(), rois.contiguous(), *args,
                        **kwargs)
 
-    setattr(contiguous_forward, _MARK, True)
     return contiguous_forward
 
 
 def install() -> None:
-    """Patches ``mmcv.ops.RoIAlign`` (and ``roi_align``) once per process."""
-    if not getattr(RoIAlignFunction.forward, _MARK, False):
-        RoIAlignFunction.forward = staticmethod(
-            make_inputs_contiguous(RoIAlignFunction.forward))
+    """Patches ``mmcv.ops.RoIAlign`` (and ``roi_align``)."""
+    RoIAlignFunction.forward = staticmethod(
+        make_inputs_contiguous(RoIAlignFunction.forward))

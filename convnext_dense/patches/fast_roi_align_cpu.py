@@ -26,15 +26,14 @@ from mmcv.ops.roi_align import RoIAlign
 
 from ..ops.roi_align import roi_align_separable
 
-_MARK = '__convnext_dense_fast_roi_align_cpu__'
 _mmcv_roi_align = importlib.import_module('mmcv.ops.roi_align')
 
 #: mmcv's own function (``RoIAlignFunction.apply``): what everything off the
 #: fast path calls, and what the tests compare with.
 ORIGINAL_ROI_ALIGN = _mmcv_roi_align.roi_align
-#: ``RoIAlign.forward`` as mmcv defines it.
-ORIGINAL_FORWARD = (RoIAlign.forward.__wrapped__ if getattr(
-    RoIAlign.forward, _MARK, False) else RoIAlign.forward)
+#: ``RoIAlign.forward`` as mmcv defines it (the registry imports this module
+#: when it installs it, before the change).
+ORIGINAL_FORWARD = RoIAlign.forward
 
 
 def takes_fast_path(input: Any, rois: Any, pool_mode: str = 'avg') -> bool:
@@ -79,16 +78,10 @@ def _fast_forward(forward: Callable) -> Callable:
                                        self.aligned)
         return forward(self, input, rois)
 
-    setattr(roi_align_forward, _MARK, True)
     return roi_align_forward
 
 
-setattr(roi_align, _MARK, True)
-
-
 def install() -> None:
-    """Patches ``mmcv.ops.RoIAlign`` and ``mmcv.ops.roi_align``, once."""
-    if not getattr(RoIAlign.forward, _MARK, False):
-        RoIAlign.forward = _fast_forward(RoIAlign.forward)
-    if not getattr(mmcv.ops.roi_align, _MARK, False):
-        mmcv.ops.roi_align = roi_align
+    """Patches ``mmcv.ops.RoIAlign`` and ``mmcv.ops.roi_align``."""
+    RoIAlign.forward = _fast_forward(RoIAlign.forward)
+    mmcv.ops.roi_align = roi_align

@@ -12,6 +12,9 @@ does not matter) serves :mod:`convnext_dense.ops.mmcv_ext` as ``mmcv._ext``
 when no compiled one exists: NMS and RoIAlign run the toolkit's kernels,
 any other op raises one line naming it and the full build. With mmcv's full
 build installed, its own ``mmcv._ext`` is found first and nothing changes.
+Switched off (``CONVNEXT_DENSE_DISABLE_PATCHES=mmcv_ops``) the hook adds no
+finder; under mmcv-lite that is refused, since mmcv.ops cannot be imported
+then (:func:`convnext_dense.patches.disabled_patches`).
 """
 import importlib
 
@@ -19,7 +22,7 @@ import _convnext_dense_mmcv_ext
 
 
 def install() -> None:
-    """Adds the import hook (again, if something removed it)."""
+    """Adds the import hook (unless the interpreter's start already did)."""
     _convnext_dense_mmcv_ext.install()
 
 

@@ -17,7 +17,6 @@ from collections import deque
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
-_MARK = '__convnext_dense_rotate_after_save__'
 _original = CheckpointHook._save_checkpoint_with_step
 
 
@@ -53,10 +52,6 @@ def save_then_rotate(self: CheckpointHook, runner, step: int, meta) -> None:
         _remove(self, old)
 
 
-setattr(save_then_rotate, _MARK, True)
-
-
 def install() -> None:
-    """Makes ``CheckpointHook`` rotate after saving, once per process."""
-    if not getattr(CheckpointHook._save_checkpoint_with_step, _MARK, False):
-        CheckpointHook._save_checkpoint_with_step = save_then_rotate
+    """Makes ``CheckpointHook`` rotate after saving."""
+    CheckpointHook._save_checkpoint_with_step = save_then_rotate

@@ -180,7 +180,6 @@ def _guard(loader: Callable) -> Callable:
             except pickle.UnpicklingError as error:
                 raise _refusal(filename, error) from None
 
-    guarded.__convnext_dense_guarded__ = True
     return guarded
 
 
@@ -188,8 +187,6 @@ def install() -> None:
     """Routes every mmengine checkpoint scheme through the weights-only loaders."""
     schemes = dict(CheckpointLoader._schemes)
     for prefix, loader in schemes.items():
-        if getattr(loader, '__convnext_dense_guarded__', False):
-            continue
         replacement = load_from_local if prefix == '' else loader
         CheckpointLoader.register_scheme(
             prefixes=prefix, loader=_guard(replacement), force=True)
