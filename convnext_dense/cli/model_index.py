@@ -73,6 +73,10 @@ def _paper_params(entry: ModelEntry) -> str:
     return f'{entry.paper.params_m:g}M' if entry.paper else '-'
 
 
+def _paper_gflops_with_unit(entry: ModelEntry) -> str:
+    return f'{entry.paper.gflops:g}G'
+
+
 def _format_gflops(gflops: float) -> str:
     """As the index writes them: whole G from 100 G up, else 3 digits."""
     return f'{gflops:.0f}' if gflops >= 100 else f'{gflops:#.3g}'
@@ -91,17 +95,11 @@ def _input(entry: ModelEntry) -> str:
     return f'{width}x{height}'
 
 
-def _results(entry: ModelEntry) -> str:
-    return ', '.join(f'{name} {value:.1f}'
-                     for name, value in entry.metrics.items())
-
-
-def _params_beside_paper(entry: ModelEntry) -> str:
-    return f'{entry.paper.params_m:g} / {entry.params / 1e6:.1f}'
-
-
-def _gflops_beside_paper(entry: ModelEntry) -> str:
-    return f'{entry.paper.gflops:g} / {_format_gflops(entry.gflops)}'
+def _headline_results(entry: ModelEntry) -> str:
+    """Box and mask AP, or single-scale mIoU."""
+    return ' / '.join(f'{entry.metrics[name]:.1f}'
+                      for name in ('box AP', 'mask AP', 'mIoU')
+                      if name in entry.metrics)
 
 
 def _full(backbones: Tuple[str, ...], dataset: Optional[str] = None
@@ -127,11 +125,11 @@ SETUP = (CONFIG, MODEL, BACKBONE, PRETRAIN, WEIGHTS, SCHEDULE)
 
 #: The tables, by the name a marker gives.
 TABLES: Dict[str, Table] = {
+    # The paper's figures alone, one line per config.
     'summary': Table(
         lambda entry: bool(entry.metrics),
-        (CONFIG, PRETRAIN, ('paper results', _results),
-         ('params (M): paper / here', _params_beside_paper),
-         ('FLOPs (G): paper / here', _gflops_beside_paper))),
+        (CONFIG, PRETRAIN, ('box AP / mask AP or mIoU', _headline_results),
+         ('params', _paper_params), ('FLOPs', _paper_gflops_with_unit))),
     'detection': Table(
         _full(('ConvNeXt', ), 'COCO'),
         SETUP + (('box AP', _metric('box AP')),
