@@ -76,6 +76,11 @@ class ModelEntry(NamedTuple):
     paper_title: Optional[str]
     paper: Optional[PaperFigures]
 
+    @property
+    def toy(self) -> bool:
+        """Whether it is a CPU toy (trains on a toy dataset)."""
+        return self.dataset.startswith('toy ')
+
 
 class ModelIndex:
     """The checked entries of an index file, by config name.

@@ -106,7 +106,7 @@ def _full(backbones: Tuple[str, ...], dataset: Optional[str] = None
           ) -> Callable[[ModelEntry], bool]:
     """Full (not toy) configs of these backbones, on ``dataset`` if given."""
     return lambda entry: (entry.backbone in backbones
-                          and not entry.dataset.startswith('toy')
+                          and not entry.toy
                           and dataset in (None, entry.dataset))
 
 
@@ -143,7 +143,7 @@ TABLES: Dict[str, Table] = {
     'plain': Table(_full(('isotropic ConvNeXt', 'ConvMixer')),
                    SETUP + (PARAMS, GFLOPS, INPUT)),
     'v2': Table(_full(('ConvNeXt V2', )), SETUP + (PARAMS, GFLOPS, INPUT)),
-    'toys': Table(lambda entry: entry.dataset.startswith('toy'),
+    'toys': Table(lambda entry: entry.toy,
                   (CONFIG, MODEL, BACKBONE, SCHEDULE, PARAMS, GFLOPS, INPUT)),
 }
 
