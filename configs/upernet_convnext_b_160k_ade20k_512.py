@@ -1,5 +1,4 @@
 # UperNet + ConvNeXt-B (ImageNet-1K), ADE20K 512x512, fp16.
-# Paper: 49.1 mIoU, 49.9 ms+flip, 122M parameters, 1170G FLOPs.
 _base_ = './upernet_convnext_t_160k_ade20k_512.py'
 model = dict(
     backbone=dict(

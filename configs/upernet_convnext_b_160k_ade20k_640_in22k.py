@@ -1,6 +1,5 @@
 # UperNet + ConvNeXt-B (ImageNet-22K), ADE20K 640x640 crops (sliding-window
 # test, stride 426), 160k iterations, fp16. The base of the 640x640 configs.
-# Paper: 52.6 mIoU, 53.1 ms+flip, 122M parameters, 1828G FLOPs.
 _base_ = [
     '_base_/models/upernet_convnext.py', '_base_/datasets/ade20k.py',
     '_base_/default_runtime_seg.py', '_base_/schedules/schedule_160k.py'

@@ -1,5 +1,4 @@
 # UperNet + ConvNeXt-L (ImageNet-22K), ADE20K 640x640, fp32.
-# Paper: 53.2 mIoU, 53.7 ms+flip, 235M parameters, 2458G FLOPs.
 _base_ = './upernet_convnext_b_160k_ade20k_640_in22k.py'
 model = dict(
     backbone=dict(

@@ -1,5 +1,4 @@
 # UperNet + ConvNeXt-S (ImageNet-1K), ADE20K 512x512, fp16.
-# Paper: 48.7 mIoU, 49.6 ms+flip, 82M parameters, 1027G FLOPs.
 _base_ = './upernet_convnext_t_160k_ade20k_512.py'
 model = dict(
     backbone=dict(

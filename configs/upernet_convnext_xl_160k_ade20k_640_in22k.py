@@ -1,5 +1,4 @@
 # UperNet + ConvNeXt-XL (ImageNet-22K), ADE20K 640x640, fp32, lr 8e-5.
-# Paper: 53.6 mIoU, 54.0 ms+flip, 391M parameters, 3335G FLOPs.
 _base_ = './upernet_convnext_b_160k_ade20k_640_in22k.py'
 model = dict(
     backbone=dict(

@@ -68,11 +68,16 @@ class PatchSwitchError(UserError, ValueError):
     or switches one off that this environment cannot run without."""
 
 
+class ModelIndexError(UserError, ValueError):
+    """The model index (``configs/metafile.yml``) is missing or malformed,
+    or does not list a config."""
+
+
 __all__ = [
     'ConvNeXtDenseError', 'UserError', 'ConfigError', 'CheckpointFormatError',
     'UnsafeCheckpointError', 'InputNotFoundError', 'OutputExistsError',
     'TrainingDivergedError', 'CheckpointWriteError', 'UnreadableFileError',
-    'DatasetError', 'WorkDirBusyError', 'PatchSwitchError'
+    'DatasetError', 'WorkDirBusyError', 'PatchSwitchError', 'ModelIndexError'
 ]
 
 

@@ -105,7 +105,7 @@ def test_get_flops_table_compares_with_the_paper():
 
 
 def test_get_flops_notes_flag_differences_over_5_percent():
-    paper = get_flops.PAPER['mask_rcnn_convnext_t_3x_coco']
+    paper = get_flops.paper_figures('mask_rcnn_convnext_t_3x_coco')
     close = get_flops.Complexity(paper.params_m * 1e6, paper.gflops * 1.04e9,
                                  paper.input_hw, {}, {})
     assert get_flops.table_notes({'mask_rcnn_convnext_t_3x_coco': close})[

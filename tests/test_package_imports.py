@@ -18,7 +18,7 @@ PACKAGE = 'convnext_dense'
 #: load and run models as inference does.
 LAYERS = (
     ('errors', ),
-    ('path_checks', 'registry', 'ops'),
+    ('model_index', 'ops', 'path_checks', 'registry'),
     ('checkpoint', 'data', 'engine'),
     ('models', 'patches'),
     ('deploy', 'evaluation', 'inference'),

@@ -14,11 +14,12 @@ at the paper's input:
   640 crops), not on sliding-window crops.
 
 ``--all`` counts every config in a folder and prints one Markdown table with
-the paper's parameters and FLOPs beside them (:data:`PAPER`) and the
-difference in percent.
+the paper's parameters and FLOPs beside them (from the model index,
+``configs/metafile.yml``) and the difference in percent.
 """
 import argparse
 import copy
+import functools
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -31,6 +32,8 @@ from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 
 from convnext_dense.analysis.profiling import inference_input_hw
+from convnext_dense.model_index import (ModelIndex, PaperFigures,
+                                        load_model_index)
 
 from .cfg_options import CfgOptionsAction
 from .common import UserError, load_config, run_cli
@@ -39,40 +42,20 @@ from .common import UserError, load_config, run_cli
 #: the paper's count.
 NUM_PROPOSALS = 1000
 NUM_MASK_ROIS = 100
-#: Input (height, width) of the paper's counts when a config is not in
-#: :data:`PAPER`.
+#: Input (height, width) of a detection config's count when the paper
+#: reports none for it.
 DETECTION_INPUT = (800, 1280)
 
 
-class PaperFigures(NamedTuple):
-    """The paper's parameters (millions) and FLOPs (G) of a config."""
-    params_m: float
-    gflops: float
-    input_hw: Tuple[int, int]
+@functools.lru_cache(maxsize=1)
+def _model_index() -> ModelIndex:
+    return load_model_index()
 
 
-_DET, _ADE512, _ADE640 = DETECTION_INPUT, (512, 2048), (640, 2560)
-#: The paper's figures (Tables 3 and 4 of the ConvNeXt paper), by config name.
-PAPER: Dict[str, PaperFigures] = {
-    'mask_rcnn_convnext_t_3x_coco': PaperFigures(48, 262, _DET),
-    'cascade_mask_rcnn_convnext_t_3x_coco': PaperFigures(86, 741, _DET),
-    'cascade_mask_rcnn_convnext_s_3x_coco': PaperFigures(108, 827, _DET),
-    'cascade_mask_rcnn_convnext_b_3x_coco': PaperFigures(146, 964, _DET),
-    'cascade_mask_rcnn_convnext_b_3x_coco_in22k': PaperFigures(146, 964, _DET),
-    'cascade_mask_rcnn_convnext_l_3x_coco_in22k': PaperFigures(
-        255, 1354, _DET),
-    'cascade_mask_rcnn_convnext_xl_3x_coco_in22k': PaperFigures(
-        407, 1898, _DET),
-    'upernet_convnext_t_160k_ade20k_512': PaperFigures(60, 939, _ADE512),
-    'upernet_convnext_s_160k_ade20k_512': PaperFigures(82, 1027, _ADE512),
-    'upernet_convnext_b_160k_ade20k_512': PaperFigures(122, 1170, _ADE512),
-    'upernet_convnext_b_160k_ade20k_640_in22k': PaperFigures(
-        122, 1828, _ADE640),
-    'upernet_convnext_l_160k_ade20k_640_in22k': PaperFigures(
-        235, 2458, _ADE640),
-    'upernet_convnext_xl_160k_ade20k_640_in22k': PaperFigures(
-        391, 3335, _ADE640),
-}
+def paper_figures(name: str) -> Optional[PaperFigures]:
+    """The paper's parameters and FLOPs of config ``name``, from the model
+    index (``configs/metafile.yml``); None when the paper reports none."""
+    return _model_index().paper_figures(name)
 
 
 #: How the count relates to the paper's; printed under the ``--all`` table.
@@ -179,8 +162,9 @@ def build_model(cfg: Config) -> nn.Module:
 
 def paper_input(cfg: Config, name: str) -> Tuple[int, int]:
     """(height, width) of the paper's count for this config."""
-    if name in PAPER:
-        return PAPER[name].input_hw
+    paper = paper_figures(name)
+    if paper is not None:
+        return paper.input_hw
     if cfg.default_scope == 'mmdet':
         return DETECTION_INPUT
     return inference_input_hw(cfg)
@@ -238,8 +222,8 @@ def report(name: str, result: Complexity) -> List[str]:
              f'{result.params / 1e6:.2f} M, FLOPs {result.flops / 1e9:.1f} G']
     lines += [f'  {module:<16} {flops / 1e9:10.2f} G'
               for module, flops in result.by_module.items()]
-    if name in PAPER:
-        paper = PAPER[name]
+    paper = paper_figures(name)
+    if paper is not None:
         lines.append(f'  paper: {paper.params_m:g} M '
                      f'({_diff(result.params / 1e6, paper.params_m)}), '
                      f'{paper.gflops:g} G '
@@ -267,7 +251,7 @@ def table(results: Dict[str, Complexity]) -> List[str]:
     for name, result in results.items():
         height, width = result.input_hw
         params_m, gflops = result.params / 1e6, result.flops / 1e9
-        paper = PAPER.get(name)
+        paper = paper_figures(name)
         cells = [f'`{name}`', f'{width}x{height}', f'{params_m:.1f}']
         if paper is None:
             cells += ['-', '-', _gflops(gflops), '-', '-']
@@ -281,10 +265,11 @@ def table(results: Dict[str, Complexity]) -> List[str]:
 
 def table_notes(results: Dict[str, Complexity]) -> List[str]:
     """The notes under the table: the convention and the largest differences."""
+    papers = {name: paper_figures(name) for name in results}
     differences = {
-        name: max(abs(result.params / 1e6 / PAPER[name].params_m - 1),
-                  abs(result.flops / 1e9 / PAPER[name].gflops - 1))
-        for name, result in results.items() if name in PAPER
+        name: max(abs(result.params / 1e6 / papers[name].params_m - 1),
+                  abs(result.flops / 1e9 / papers[name].gflops - 1))
+        for name, result in results.items() if papers[name] is not None
     }
     flagged = sorted(n for n, d in differences.items() if d > FLAG_DIFFERENCE)
     if flagged:
