@@ -147,7 +147,7 @@ def test_imports_of_the_package_are_found_and_others_are_not(tmp_path):
     write(tmp_path, {'a.py': (
         'import os\n'
         'import convnext_dense\n'
-        'from convnext_dense.pipelines import resized_seg_pipelines\n'
+        'from convnext_dense.data.wrappers import leaf_datasets\n'
         'from convnext_dense_extra import x\n'
         'custom_imports = dict(imports=["convnext_dense"])\n'
         'def f():\n'

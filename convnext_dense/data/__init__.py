@@ -5,7 +5,6 @@
 * :mod:`.loading`: the checked image and annotation loading transforms
   ``guard_loading`` puts in the pipelines;
 * :mod:`.wrappers`: the dataset configs inside dataset wrappers;
-* :mod:`.pipelines`: a dataset config's pipelines at other image sizes;
 * :mod:`.toy`: generators of the embedded toy datasets.
 
 Import the submodule you need; nothing here is imported eagerly.
