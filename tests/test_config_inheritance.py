@@ -155,6 +155,6 @@ def test_imports_of_the_package_are_found_and_others_are_not(tmp_path):
         '    return m\n')})
     assert package_imports(tmp_path / 'a.py') == [
         'line 2: convnext_dense',
-        'line 3: convnext_dense.pipelines',
+        'line 3: convnext_dense.data.wrappers',
         'line 7: convnext_dense.models',
     ]
