@@ -13,15 +13,16 @@ PACKAGE = 'convnext_dense'
 
 #: The rooms of the package from the bottom up: a room imports rooms of its
 #: own layer or lower ones, never higher ones. evaluation sits above patches
-#: (the faster COCO backend is a patch); deploy and inference share a layer:
-#: inference runs exported detectors through deploy.runtime, and the exports
-#: load and run models as inference does.
+#: (the faster COCO backend is a patch); deploy sits above inference: the
+#: exports load and run models as inference does, and paint the runtime's
+#: detections as inference paints the model's.
 LAYERS = (
     ('errors', ),
     ('model_index', 'ops', 'path_checks', 'registry'),
     ('checkpoint', 'data', 'engine'),
     ('models', 'patches'),
-    ('deploy', 'evaluation', 'inference'),
+    ('evaluation', 'inference'),
+    ('deploy', ),
     ('analysis', ),
     ('cli', ),
 )

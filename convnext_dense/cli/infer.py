@@ -65,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         check_image_file(image)
     if args.onnx:
         os.makedirs(args.out_dir, exist_ok=True)
-        from convnext_dense.inference.detection import run_onnx_inference
+        from convnext_dense.deploy.painted import run_onnx_inference
         run_onnx_inference(args.onnx, args.images, args.out_dir,
                            args.score_thr)
         return
