@@ -10,6 +10,7 @@ Under mmcv-lite, mmcv's compiled ops come from :mod:`convnext_dense.ops`
 is installed; ``CONVNEXT_DENSE_DISABLE_PATCHES`` switches patches off.
 """
 import importlib.util
+import sys
 
 # Before anything imports mmcv.ops: under mmcv-lite it needs the stand-in.
 import _convnext_dense_mmcv_ext  # noqa: F401,I001
@@ -21,9 +22,16 @@ if importlib.util.find_spec('mmcv') is None:
         'MMCV=full)')
 
 # Before anything imports mmcv.ops: a switch-off this environment cannot run
-# with is one error naming it, not a failed import further on.
+# with is one error naming it, not a failed import further on. It is the
+# environment that is wrong, not the importing code: one `error:` line and
+# exit code 2, as the tools report every bad input.
 from . import patches  # noqa: I001
-patches.disabled_patches()
+from .errors import PatchSwitchError
+try:
+    patches.disabled_patches()
+except PatchSwitchError as error:
+    print(f'error: {error}', file=sys.stderr)
+    raise SystemExit(2) from None
 
 from . import checkpoint, engine, errors, models, ops
 
