@@ -18,7 +18,9 @@ near-threshold pairs fall the same way. What differs is the work:
   most a box's height, and the union at least either box's area), so a sweep
   over the boxes sorted by x1 lists, for each box, the boxes starting within
   ``(1 - t)`` of its width (with a margin far above float rounding): for
-  detector outputs a small fraction of all pairs.
+  detector outputs a small fraction of all pairs. The pairs are first
+  tested for overlap in y on the boxes' y extents in x order, so that only
+  those that overlap are mapped back to box indices and tested in x.
 * The greedy walk then needs only the pairs whose IoU is above the
   threshold, usually few: up to :data:`WALK_EDGES` of them are walked in
   Python in the order of their earlier box. More are settled as a fixed
@@ -84,22 +86,27 @@ def _resolve(overlaps: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
         kept = now
 
 
-def _candidate_pairs(x1: torch.Tensor, width: torch.Tensor,
-                     threshold: float):
-    """Yields chunks of ``(a, b)`` index pairs (into the given order) that
+def _candidate_pairs(x1: torch.Tensor, width: torch.Tensor, y1: torch.Tensor,
+                     y2: torch.Tensor, offset: int, threshold: float):
+    """Yields chunks of ``(a, b, h)``: index pairs (into the given order) that
     include every pair whose IoU can exceed ``threshold`` (0 <= t < 1), for
     boxes of positive and finite ``width`` (``x2 - x1 + offset``) and
-    height."""
+    height, with each pair's y-overlap ``h`` (mmcv's, before its clamp)."""
     n = x1.numel()
-    # x1[b] >= x1[a] and overlap > t * width[a] need x1[b] < limit[a]; the
-    # margin covers float32 rounding (relative 6e-8) many times over.
-    limit = (x1 + (1. - threshold + 1e-4) * width).add_(x1.abs().add_(1.),
-                                                          alpha=1e-4)
+    # x1[b] >= x1[a] and overlap > t * width[a] need x1[b] < limit[a]. The
+    # margin, 1e-5 of the width and of |x1| + 1, covers float32 rounding
+    # (relative 6e-8) over a hundred times; a wider one only lists more
+    # pairs (mmdet's per-class offsets put x1 near 1e5).
+    limit = (x1 + (1. - threshold + 1e-5) * width).add_(x1.abs().add_(1.),
+                                                          alpha=1e-5)
     starts, by_x = torch.sort(x1)
     stop = torch.searchsorted(starts, limit.index_select(0, by_x))
     index = torch.arange(n, device=x1.device)
     count = stop.sub_(index).sub_(1).clamp_(min=0)
     ends = torch.cumsum(count, 0)
+    # The pairs read the y extents in x order: no gather of box indices
+    # until a pair overlaps in y.
+    y1x, y2x = y1.index_select(0, by_x), y2.index_select(0, by_x)
     begin = 0
     while begin < n:
         # Rows [begin, end) hold at most PAIR_CHUNK pairs (at least one row).
@@ -110,16 +117,38 @@ def _candidate_pairs(x1: torch.Tensor, width: torch.Tensor,
         per_row = count[begin:end]
         total = int(ends[end - 1]) - base
         if total:
-            rows = index[begin:end]
-            row = torch.repeat_interleave(rows, per_row, output_size=total)
-            # The second boxes of row r's pairs are the boxes r + 1, r + 2,
-            # ... of the x order: pair p of the chunk, the k-th of its row,
-            # is box r + 1 + k = p + (r + 1 - first pair of r).
-            shift = (rows + 1 + base).sub_(ends[begin:end]).add_(per_row)
-            second = torch.arange(total, device=x1.device).add_(
-                shift.index_select(0, row - begin))
-            yield by_x.index_select(0, row), by_x.index_select(0, second)
+            row, second, h = _y_overlaps(y1x, y2x, begin, per_row,
+                                         ends[begin:end] - base, total,
+                                         offset)
+            overlap = (h > 0).nonzero().flatten()
+            yield (by_x.index_select(0, row.index_select(0, overlap)),
+                   by_x.index_select(0, second.index_select(0, overlap)),
+                   h.index_select(0, overlap))
         begin = end
+
+
+def _y_overlaps(y1x: torch.Tensor, y2x: torch.Tensor, begin: int,
+                per_row: torch.Tensor, row_ends: torch.Tensor, total: int,
+                offset: int
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pairs of rows ``begin, begin + 1, ...`` (``per_row`` pairs each,
+    ending at ``row_ends``): their first and second boxes in x order, and
+    their y-overlaps with mmcv's float operations. Row r's pairs are the
+    boxes r + 1, r + 2, ... of the x order: pair p of the chunk, the k-th of
+    its row, is box r + 1 + k = p + (r + 1 - first pair of r)."""
+    local = torch.repeat_interleave(per_row, output_size=total)
+    rows = torch.arange(begin + 1, begin + 1 + per_row.numel(),
+                        device=y1x.device)
+    shift = rows.sub_(row_ends).add_(per_row)
+    second = torch.arange(total, device=y1x.device).add_(
+        shift.index_select(0, local))
+    row = local.add_(begin)
+    h = torch.minimum(y2x.index_select(0, row), y2x.index_select(0, second))
+    h.sub_(torch.maximum(y1x.index_select(0, row),
+                         y1x.index_select(0, second)))
+    if offset:
+        h.add_(offset)
+    return row, second, h
 
 
 def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
@@ -129,10 +158,11 @@ def _sparse_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
     """The kept mask over the sorted boxes from candidate pairs only; None
     when the fixed point does not settle in :data:`MAX_ROUNDS` rounds."""
     n = x1.numel()
-    ys, xs = torch.stack([y1, y2]), torch.stack([x1, x2, area])
+    xs = torch.stack([x1, x2, area])
     sources, targets = [], []
-    for a, b in _candidate_pairs(x1, width, float(threshold)):
-        hit = _iou_pairs(ys, xs, a, b, offset, threshold)
+    for a, b, h in _candidate_pairs(x1, width, y1, y2, offset,
+                                    float(threshold)):
+        hit = _iou_pairs(xs, a, b, h, offset, threshold)
         a, b = a.index_select(0, hit), b.index_select(0, hit)
         sources.append(torch.minimum(a, b))  # earlier in the sorted order
         targets.append(torch.maximum(a, b))
@@ -164,21 +194,13 @@ def _walk(n: int, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     return torch.frombuffer(kept, dtype=torch.uint8).bool()
 
 
-def _iou_pairs(ys: torch.Tensor, xs: torch.Tensor, a: torch.Tensor,
-               b: torch.Tensor, offset: int,
+def _iou_pairs(xs: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+               h: torch.Tensor, offset: int,
                threshold: torch.Tensor) -> torch.Tensor:
-    """The pairs ``(a[k], b[k])`` whose IoU is above ``threshold`` (>= 0),
-    computed with mmcv's float operations; ``ys`` holds rows y1, y2 and
-    ``xs`` rows x1, x2, area. Returns their positions in ``a``."""
-    y1a, y2a = ys.index_select(1, a)
-    y1b, y2b = ys.index_select(1, b)
-    h = torch.minimum(y2a, y2b).sub_(torch.maximum(y1a, y1b))
-    if offset:
-        h.add_(offset)
-    # mmcv clamps h at 0: no overlap in y is an IoU of 0 (not above t).
-    overlap = (h > 0).nonzero().flatten()
-    a, b = a.index_select(0, overlap), b.index_select(0, overlap)
-    h = h.index_select(0, overlap)
+    """The pairs ``(a[k], b[k])``, which overlap by ``h[k] > 0`` in y, whose
+    IoU is above ``threshold`` (>= 0), computed with mmcv's float
+    operations; ``xs`` holds rows x1, x2, area. Returns their positions in
+    ``a``."""
     x1a, x2a, area_a = xs.index_select(1, a)
     x1b, x2b, area_b = xs.index_select(1, b)
     w = torch.minimum(x2a, x2b).sub_(torch.maximum(x1a, x1b))
@@ -186,7 +208,7 @@ def _iou_pairs(ys: torch.Tensor, xs: torch.Tensor, a: torch.Tensor,
         w.add_(offset)
     inter = w.clamp_(min=0).mul_(h)
     union = area_a.add_(area_b).sub_(inter)
-    return overlap.masked_select(inter.div_(union) > threshold)
+    return (inter.div_(union) > threshold).nonzero().flatten()
 
 
 def _blocked_keep(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor,
