@@ -122,11 +122,15 @@ class ModelIndex:
         return entry.paper if entry is not None else None
 
 
-def gflops_figure(flops: int) -> float:
-    """A FLOPs count as the index writes it: G, whole from 100 G up, three
+def gflops_text(gflops: float) -> str:
+    """A FLOPs figure (G) as the index writes it: whole from 100 G up, three
     significant digits below."""
-    gflops = flops / 1e9
-    return float(round(gflops)) if gflops >= 100 else float(f'{gflops:.3g}')
+    return f'{gflops:.0f}' if gflops >= 100 else f'{gflops:#.3g}'
+
+
+def gflops_figure(flops: int) -> float:
+    """A FLOPs count rounded as the index writes it (:func:`gflops_text`)."""
+    return float(gflops_text(flops / 1e9))
 
 
 def load_model_index(path: Union[str, Path, None] = None) -> ModelIndex:

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from conftest import CONFIGS, REPO, check, error_lines, run_tool
+from helpers import build_on_meta
 from convnext_dense.cli import get_flops
 from convnext_dense.cli import model_index as index_tool
 from convnext_dense.errors import ModelIndexError, UserError
@@ -89,12 +88,7 @@ def test_entry_says_what_its_config_trains(name):
 
 @pytest.mark.parametrize('name', sorted(ENTRIES))
 def test_parameters_are_the_built_models(name):
-    cfg = load(name)
-    init_default_scope(cfg.default_scope)
-    registry = __import__(f'{cfg.default_scope}.registry',
-                          fromlist=['MODELS']).MODELS
-    with torch.device('meta'):
-        model = registry.build(cfg.model)
+    model = build_on_meta(load(name))
     assert sum(p.numel() for p in model.parameters()
                ) == ENTRIES[name].params
 

@@ -5,11 +5,10 @@ section 7; whole models: the model index's)."""
 from typing import Dict, Tuple
 
 import pytest
-import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from conftest import CONFIGS
+from helpers import build_on_meta
 
 from convnext_dense.model_index import load_model_index
 
@@ -53,14 +52,6 @@ ALL = {**DETECTION, **SEGMENTATION}
 
 def load(name: str) -> Config:
     return Config.fromfile(str(CONFIGS / name))
-
-
-def build_on_meta(cfg: Config) -> torch.nn.Module:
-    init_default_scope(cfg.default_scope)
-    registry = (__import__(f'{cfg.default_scope}.registry',
-                           fromlist=['MODELS']).MODELS)
-    with torch.device('meta'):
-        return registry.build(cfg.model)
 
 
 def pyramid_channels(width: int, patch: int) -> list:

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from convnext_dense.errors import UserError
 from convnext_dense.model_index import (Arch, ModelEntry, ModelIndex,
-                                        load_model_index)
+                                        gflops_text, load_model_index)
 
 from .common import run_cli
 
@@ -77,13 +77,8 @@ def _paper_gflops_with_unit(entry: ModelEntry) -> str:
     return f'{entry.paper.gflops:g}G'
 
 
-def _format_gflops(gflops: float) -> str:
-    """As the index writes them: whole G from 100 G up, else 3 digits."""
-    return f'{gflops:.0f}' if gflops >= 100 else f'{gflops:#.3g}'
-
-
 def _gflops(entry: ModelEntry) -> str:
-    return _format_gflops(entry.gflops)
+    return gflops_text(entry.gflops)
 
 
 def _paper_gflops(entry: ModelEntry) -> str:
