@@ -76,7 +76,7 @@ def split_pretrained_init_cfg(init_cfg: InitCfg,
 
 
 def apply_init_cfg(backbone: BaseModule,
-                   resolve: Callable[[str], str] = str) -> None:
+                   resolve: Callable[[str], str]) -> None:
     """Applies a backbone's ``init_cfg`` (a dict or a list) after its default
     init: ``Pretrained`` entries load through the format conversion of
     :func:`convnext_dense.checkpoint.load_backbone_weights` (with their
@@ -86,7 +86,7 @@ def apply_init_cfg(backbone: BaseModule,
     Args:
         backbone: A backbone with ``family`` and ``weights_converter``.
         resolve: Maps an entry's ``checkpoint`` to the path or URL to load
-            (e.g. a release name to its URL). Defaults to the identity.
+            (e.g. a release name to its URL).
     """
     pretrained, others = split_pretrained_init_cfg(
         backbone.init_cfg, owner=backbone.family)
