@@ -94,3 +94,29 @@ def test_no_lock_where_flock_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(work_dir_lock, 'fcntl', None)
     with hold_work_dir(str(tmp_path / 'work')):
         assert not (tmp_path / 'work').exists()
+
+
+
+def test_a_forked_child_does_not_keep_the_lock(tmp_path):
+    """A data loader worker forked by the holder outlives a killed holder
+    for seconds; the lock must end with the holder all the same."""
+    work = tmp_path / 'work'
+    started_read, started_write = os.pipe()
+    stop_read, stop_write = os.pipe()
+    with hold_work_dir(str(work)):
+        child = os.fork()
+        if child == 0:  # tells it runs, then waits until the pipe closes
+            os.close(stop_write)
+            os.write(started_write, b'1')
+            os.read(stop_read, 1)
+            os._exit(0)
+        os.close(stop_read)
+        os.read(started_read, 1)
+    try:
+        with hold_work_dir(str(work)):  # the child is alive
+            assert holder_of(work)['pid'] == os.getpid()
+    finally:
+        os.close(stop_write)
+        os.waitpid(child, 0)
+        os.close(started_read)
+        os.close(started_write)

@@ -1,13 +1,17 @@
 """One live training run per work dir.
 
 Two runs writing checkpoints into one work dir (a second launch, a
-``--resume`` while the first run, or its orphaned workers, still train)
-overwrite each other's files. :func:`hold_work_dir` makes training take an
+``--resume`` while the first run still trains) overwrite each other's files. :func:`hold_work_dir` makes training take an
 exclusive ``flock`` on ``WORK_DIR/.train.lock`` (by the first process of a
 distributed run) and write who holds it (PID, host, start time) into that
 file. The system releases the lock when its process dies, however it dies;
 a lock file whose lock is free but that still names a holder was left by a
 process that died without releasing it, and is taken over with a warning.
+
+An ``flock`` belongs to the open file, which ``fork`` shares: data loader
+workers forked by the holder would keep the lock after the holder is
+killed, for the seconds they take to notice, and refuse the ``--resume``
+that follows. Forked children therefore close their copy at once.
 """
 import contextlib
 import datetime
@@ -29,6 +33,22 @@ except ImportError:  # Windows: no lock, as before
 
 #: The lock file, in the work dir.
 LOCK_NAME = '.train.lock'
+
+#: The lock file this process holds open, None when it holds none.
+_held_fd: Optional[int] = None
+
+
+def _drop_inherited_lock() -> None:
+    """Runs in every forked child: closes its copy of the parent's lock
+    file, so that the lock ends with the process that took it."""
+    global _held_fd
+    if _held_fd is not None:
+        os.close(_held_fd)
+        _held_fd = None
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_drop_inherited_lock)
 
 
 def _describe(holder: dict) -> str:
@@ -111,13 +131,16 @@ def hold_work_dir(work_dir: str) -> Iterator[None]:
     if fcntl is None or not _is_first_process():
         yield
         return
+    global _held_fd
     fd = _open_lock_file(path)
     try:
         _lock(fd, path)
         _write_holder(fd)
+        _held_fd = fd
         try:
             yield
         finally:
+            _held_fd = None
             os.ftruncate(fd, 0)  # released cleanly: nothing to take over
     finally:
         os.close(fd)  # releases the lock
